@@ -1,0 +1,430 @@
+"""GTMModel: the Mesa model wiring prospects, marketing programs and sales reps.
+
+Time advances in days; a month is 30 days; results are one row per month. One seed
+drives everything: the model's `rng` is split into independent named streams
+(market, marketing per program, word of mouth, inbound, sales, team), so two
+scenarios run on the same seed share their market and differ only where their levers do.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import mesa
+import numpy as np
+import pandas as pd
+
+from gtmsim.alignment import Levers
+from gtmsim.marketing import DAYS_PER_MONTH, MarketingProgram
+from gtmsim.metrics import COLUMNS
+from gtmsim.prospects import (
+    AWARE,
+    CUSTOMER,
+    DORMANT,
+    LEAD,
+    OPPORTUNITY,
+    SRC_INBOUND,
+    SRC_REFERRAL,
+    UNAWARE,
+    ProspectView,
+    Prospects,
+)
+from gtmsim.sales import LeadDesk, SalesRep
+from gtmsim.scenario import Scenario, with_changes
+
+STREAMS = ("market", "marketing", "wom", "inbound", "sales", "team")
+FEEDBACK_MONTHS = 3
+
+
+class Tally:
+    """What happened this month (flows that the stage counts alone cannot tell)."""
+
+    def __init__(self, n_segments: int):
+        self.n_segments = n_segments
+        self.history: deque[tuple[np.ndarray, np.ndarray]] = deque(maxlen=FEEDBACK_MONTHS)
+        self.reset()
+
+    def reset(self) -> None:
+        self.leads_by_seg = np.zeros(self.n_segments)
+        self.bookings_by_seg = np.zeros(self.n_segments)
+        self.bookings = 0.0
+        self.losses = 0
+        self.decayed = 0
+        self.dropped = 0
+        self.unworked = 0
+        self.churned = 0
+        self.response_days: list[int] = []
+        self.capacity_used = 0.0
+        self.capacity_days = 0
+        self.marketing_spend = 0.0
+        self.sales_cost = 0.0
+
+    def close_month(self) -> None:
+        self.history.append((self.leads_by_seg.copy(), self.bookings_by_seg.copy()))
+        self.reset()
+
+    def add_leads(self, segments: np.ndarray) -> None:
+        self.leads_by_seg += np.bincount(segments, minlength=self.n_segments)
+
+    def add_wins(self, segments: np.ndarray, values: np.ndarray) -> None:
+        self.bookings_by_seg += np.bincount(segments, weights=values, minlength=self.n_segments)
+        self.bookings += float(values.sum())
+
+
+class GTMModel(mesa.Model):
+    """The go-to-market model.
+
+    Args:
+        scenario: a validated `Scenario` (see `load_scenario`).
+        seed: overrides the scenario's seed.
+
+    Attributes:
+        config: the scenario in force (timeline changes replace it month by month).
+        levers: the resolved alignment levers in force.
+        prospects: the prospect population (structure of arrays).
+        desk: the lead desk (hand-off, queue, deals in flight).
+        day: days simulated so far.
+    """
+
+    def __init__(self, scenario: Scenario, *, seed: int | None = None):
+        self.seed = int(scenario.seed if seed is None else seed)
+        super().__init__(rng=self.seed)
+        # Mesa's own `scenario` attribute is reserved; ours is `config`.
+        self.config = scenario
+        self.levers: Levers = scenario.levers
+        self.day = 0
+        root = self.rng.bit_generator.seed_seq
+        self._root_entropy = root.entropy
+        self.streams = {
+            name: np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(i,)))
+            for i, name in enumerate(STREAMS)
+        }
+        market_rng = self.streams["market"]
+        self.prospects = Prospects(scenario.market, market_rng, int(market_rng.integers(2**62)))
+        self.mean_fit = float(self.prospects.fit.mean())
+        self.tally = Tally(len(scenario.market.segments))
+        self.desk = LeadDesk(self)
+        self.rep_by_id: dict[int, SalesRep] = {}
+        self.programs: dict[str, MarketingProgram] = {}
+        self._sync_programs()
+        self._sync_reps(hire_day=-10**6)  # the team at the start is fully ramped
+        self.rows: list[dict[str, Any]] = []
+        self.cumulative_bookings = 0.0
+
+    # ---------------------------------------------------------------- agents
+
+    @property
+    def marketing(self) -> mesa.agent.AgentSet:
+        return self.agents_by_type.get(MarketingProgram, mesa.agent.AgentSet([], random=self.random))
+
+    @property
+    def reps(self) -> mesa.agent.AgentSet:
+        return self.agents_by_type.get(SalesRep, mesa.agent.AgentSet([], random=self.random))
+
+    def _program_rng(self, name: str) -> np.random.Generator:
+        key = (STREAMS.index("marketing"), zlib.crc32(name.encode()))
+        return np.random.default_rng(np.random.SeedSequence(self._root_entropy, spawn_key=key))
+
+    def _sync_programs(self) -> None:
+        wanted = self.config.marketing.programs
+        for name in list(self.programs):
+            if name not in wanted:
+                self.programs.pop(name).remove()
+        for name, cfg in wanted.items():
+            if name in self.programs:
+                self.programs[name].config = cfg
+            else:
+                self.programs[name] = MarketingProgram(self, name, cfg, self._program_rng(name))
+
+    def _sync_reps(self, hire_day: int) -> None:
+        cfg = self.config.sales
+        team = sorted(self.rep_by_id.values(), key=lambda r: r.unique_id)
+        for rep in team:
+            rep.config = cfg
+        rng = self.streams["team"]
+        while len(self.rep_by_id) < cfg.reps:
+            sigma = cfg.skill_spread
+            # ASSUMPTION: rep skill is log-normal with mean 1 (a multiplier on odds and qualification).
+            skill = float(np.exp(rng.normal(-sigma**2 / 2, sigma)))
+            rep = SalesRep(self, cfg, hire_day, skill)
+            self.rep_by_id[rep.unique_id] = rep
+        leaving = team[cfg.reps:][::-1] if len(team) > cfg.reps else []
+        for rep in leaving:
+            self._remove_rep(rep)
+
+    def _remove_rep(self, rep: SalesRep) -> None:
+        """A rep leaves; the open deals pass round-robin to the others, or are lost."""
+        del self.rep_by_id[rep.unique_id]
+        rep.remove()
+        p = self.prospects
+        deals = np.flatnonzero((p.owner == rep.unique_id) & (p.stage == OPPORTUNITY))
+        others = sorted(self.rep_by_id.values(), key=lambda r: r.open_deals)
+        if not others:
+            self.release(deals, "lost", worked=True)
+            return
+        for i, d in enumerate(deals.tolist()):
+            heir = others[i % len(others)]
+            p.owner[d] = heir.unique_id
+            heir.open_deals += 1
+
+    # ---------------------------------------------------------------- prospects
+
+    def prospect(self, i: int) -> ProspectView:
+        """A read-only view of prospect `i`."""
+        return ProspectView.of(self.prospects, i, self.day)
+
+    def segment_weights(self, feedback: float) -> np.ndarray:
+        """Multipliers on segment targeting from closed-loop feedback (1 = no change)."""
+        n = len(self.prospects.seg_size)
+        if feedback <= 0 or not self.tally.history:
+            return np.ones(n)
+        leads = sum(h[0] for h in self.tally.history)
+        bookings = sum(h[1] for h in self.tally.history)
+        # Bookings per lead by segment, shrunk towards the overall rate (10 pseudo-leads).
+        overall = bookings.sum() / max(leads.sum(), 1.0)
+        if overall <= 0:
+            return np.ones(n)
+        per_lead = (bookings + 10 * overall) / (leads + 10)
+        return (1 - feedback) + feedback * per_lead / overall
+
+    def consider(self, idx: np.ndarray) -> None:
+        """Aware prospects in a buying window weigh the brands they know (mental availability)."""
+        p = self.prospects
+        idx = idx[(p.stage[idx] == AWARE) & p.in_market(idx, self.day)]
+        if len(idx) == 0:
+            return
+        chance = self.config.market.inbound_propensity * p.trust_now(idx, self.day)
+        asks = idx[self.streams["inbound"].random(len(idx)) < chance]
+        self.desk.intake(asks, SRC_INBOUND)
+
+    def release(self, idx: np.ndarray, reason: str, *, worked: bool) -> None:
+        """Leads or deals that end without a win: back to nurture or dormant (recycling lever)."""
+        if len(idx) == 0:
+            return
+        t = self.tally
+        if reason == "lost":
+            t.losses += len(idx)
+        elif reason == "decayed":
+            t.decayed += len(idx)
+        else:
+            t.dropped += len(idx)
+        if not worked:
+            t.unworked += len(idx)
+        p = self.prospects
+        p.owner[idx] = -1
+        back = self.streams["sales"].random(len(idx)) < self.levers.recycling
+        p.move(idx[back], AWARE, self.day)
+        p.go_dormant(idx[~back], self.day)
+
+    def _market_day(self) -> None:
+        """Buying windows open, word of mouth spreads, dormant prospects return."""
+        p = self.prospects
+        mk = self.config.market
+        day = self.day
+        rng = self.streams["inbound"]
+        # ASSUMPTION: buying windows open at a constant rate so that about `in_market_share`
+        # of the market is buying at any time (95:5 rule, Ehrenberg-Bass), lasting 0.5–1.5×
+        # `buying_window_days`.
+        k = int(rng.poisson(p.n * mk.in_market_share / mk.buying_window_days))
+        if k:
+            idx = np.unique(rng.integers(0, p.n, size=k))
+            st = p.stage[idx]
+            idx = idx[((st == UNAWARE) | (st == AWARE) | (st == DORMANT)) & ~p.in_market(idx, day)]
+            length = mk.buying_window_days * rng.uniform(0.5, 1.5, size=len(idx))
+            p.in_market_until[idx] = day + np.maximum(1, np.round(length)).astype(np.int32)
+            self.consider(idx)
+        self._word_of_mouth()
+        p.wake(day)
+
+    def _word_of_mouth(self) -> None:
+        p = self.prospects
+        mk = self.config.market
+        if mk.word_of_mouth <= 0 or p.n_known == 0:
+            return
+        rng = self.streams["wom"]
+        day = self.day
+        # Talks are a Poisson process per spreader; drawn by thinning over everyone known:
+        # aware, leads and deals talk at rate q, customers at q × referral_weight.
+        w_max = max(1.0, mk.referral_weight)
+        rate = mk.word_of_mouth / DAYS_PER_MONTH
+        speakers = p.sample_known(int(rng.poisson(rate * w_max * p.n_known)), rng)
+        st = p.stage[speakers]
+        weight = np.where(
+            (st == AWARE) | (st == LEAD) | (st == OPPORTUNITY), 1.0,
+            np.where(st == CUSTOMER, mk.referral_weight, 0.0),
+        )
+        speakers = speakers[rng.random(len(speakers)) * w_max < weight]
+        if len(speakers) == 0:
+            return
+        targets = p.contacts(speakers, rng)
+        from_customer = p.stage[speakers] == CUSTOMER
+        speaker_trust = np.where(from_customer, 1.0, p.trust_now(speakers, day))
+        hearing = np.unique(targets)
+        newly = hearing[p.stage[hearing] == UNAWARE]
+        p.move(newly, AWARE, day)
+        reachable = p.stage[targets] != DORMANT
+        p.add_trust(targets[reachable], mk.referral_trust * speaker_trust[reachable], day)
+        self.consider(newly)
+        referred = np.unique(targets[from_customer])
+        referred = referred[(p.stage[referred] == AWARE) & p.in_market(referred, day)]
+        chance = mk.inbound_propensity * p.trust_now(referred, day)
+        self.desk.intake(referred[rng.random(len(referred)) < chance], SRC_REFERRAL)
+
+    # ---------------------------------------------------------------- time
+
+    def step(self) -> None:
+        """One day."""
+        if self.day % DAYS_PER_MONTH == 0:
+            self._start_month()
+        self.marketing.shuffle_do("step")  # programs touch the market
+        self._market_day()  # buying windows, word of mouth, dormant prospects return
+        self.desk.expire()  # leads go cold or pass their SLA
+        self.desk.handoff()  # marketing passes leads on
+        self.desk.close_deals()  # deals at the end of their cycle are won or lost
+        self.desk.order()  # routing decides which lead is next
+        self.reps.shuffle_do("step")  # reps work leads, deals and outbound
+        self._observe_day()
+        if self.day % DAYS_PER_MONTH == DAYS_PER_MONTH - 1:
+            self._end_month()
+        self.day += 1
+
+    @property
+    def month(self) -> int:
+        """The month being simulated, 1-based."""
+        return self.day // DAYS_PER_MONTH + 1
+
+    def _start_month(self) -> None:
+        month = self.month
+        for change in self.config.timeline:
+            if change.month == month:
+                self.config = with_changes(self.config, change.set, f"timeline month {month}")
+                self.levers = self.config.levers
+                self._sync_programs()
+                self._sync_reps(hire_day=self.day)
+        self.tally.marketing_spend += sum(prog.start_month() for prog in self.programs.values())
+
+    def _observe_day(self) -> None:
+        t = self.tally
+        cfg = self.config.sales
+        n = len(self.rep_by_id)
+        if n:
+            used = sum(r.open_deals for r in self.rep_by_id.values())
+            t.capacity_used += used / (n * cfg.deal_capacity)
+            t.capacity_days += 1
+        t.sales_cost += n * cfg.cost_per_rep_month / DAYS_PER_MONTH
+
+    def _churn(self) -> None:
+        p = self.prospects
+        rate = self.config.market.churn_monthly
+        if rate <= 0 or p.counts[CUSTOMER] == 0:
+            return
+        customers = np.flatnonzero(p.stage == CUSTOMER)
+        gone = customers[self.streams["market"].random(len(customers)) < rate]
+        self.tally.churned += len(gone)
+        p.move(gone, AWARE, self.day)
+
+    def _end_month(self) -> None:
+        self._churn()
+        p = self.prospects
+        t = self.tally
+        flows = p.reset_flows()
+        wins = int(flows[OPPORTUNITY, CUSTOMER])
+        losses = t.losses
+        lead_exits = int(flows[LEAD].sum() - flows[LEAD, LEAD])
+        waiting = self.desk.waiting
+        self.cumulative_bookings += t.bookings
+        cost = t.marketing_spend + t.sales_cost
+        row = {
+            "month": self.month,
+            "unaware": int(p.counts[UNAWARE]),
+            "aware": int(p.counts[AWARE]),
+            "leads": int(p.counts[LEAD]),
+            "opportunities": int(p.counts[OPPORTUNITY]),
+            "customers": int(p.counts[CUSTOMER]),
+            "dormant": int(p.counts[DORMANT]),
+            "in_market": int(np.count_nonzero(p.in_market_until > self.day)),
+            "new_aware": int(flows[UNAWARE].sum() - flows[UNAWARE, UNAWARE]),
+            "new_leads": int(flows[:, LEAD].sum() - flows[LEAD, LEAD]),
+            "new_opportunities": int(flows[:, OPPORTUNITY].sum() - flows[OPPORTUNITY, OPPORTUNITY]),
+            "wins": wins,
+            "losses": losses,
+            "leads_decayed": t.decayed,
+            "leads_dropped": t.dropped,
+            "leads_unworked": t.unworked,
+            "churned": t.churned,
+            "bookings": t.bookings,
+            "cumulative_bookings": self.cumulative_bookings,
+            "lead_response_days_median": (
+                float(np.median(t.response_days)) if t.response_days else float("nan")
+            ),
+            "queue_wait_days_mean": (
+                float(np.mean(self.day - p.lead_day[waiting])) if len(waiting) else float("nan")
+            ),
+            "win_rate": wins / (wins + losses) if wins + losses else float("nan"),
+            "lead_to_opportunity": (
+                float(flows[LEAD, OPPORTUNITY]) / lead_exits if lead_exits else float("nan")
+            ),
+            "rep_utilization": (
+                t.capacity_used / t.capacity_days if t.capacity_days else float("nan")
+            ),
+            "reps": len(self.rep_by_id),
+            "marketing_spend": t.marketing_spend,
+            "sales_cost": t.sales_cost,
+            "cac": cost / wins if wins else float("nan"),
+        }
+        self.rows.append(row)
+        self.last_flows = flows
+        t.close_month()
+
+    def run(self, months: int | None = None, on_month: Callable[[int, int], None] | None = None) -> pd.DataFrame:
+        """Simulate `months` (default: the scenario's) and return the monthly table."""
+        months = self.config.months if months is None else months
+        for _ in range(months * DAYS_PER_MONTH):
+            self.step()
+            if on_month and self.day % DAYS_PER_MONTH == 0:
+                on_month(self.month - 1, months)
+        return self.monthly()
+
+    def monthly(self) -> pd.DataFrame:
+        """The monthly table so far, columns in the order of `gtmsim.metrics.COLUMNS`."""
+        return pd.DataFrame(self.rows, columns=list(COLUMNS))
+
+
+@dataclass
+class RunResult:
+    """One run: the monthly table plus what is needed to reproduce it."""
+
+    scenario: Scenario
+    seed: int
+    months: int
+    monthly: pd.DataFrame
+    elapsed_s: float
+    model: GTMModel | None = field(default=None, repr=False)
+
+
+def simulate(
+    scenario: Scenario,
+    *,
+    seed: int | None = None,
+    months: int | None = None,
+    on_month: Callable[[int, int], None] | None = None,
+    keep_model: bool = True,
+) -> RunResult:
+    """Build a `GTMModel` and run it; the one call notebooks and the CLI use."""
+    start = time.perf_counter()
+    model = GTMModel(scenario, seed=seed)
+    months = scenario.months if months is None else months
+    table = model.run(months, on_month=on_month)
+    return RunResult(
+        scenario=scenario,
+        seed=model.seed,
+        months=months,
+        monthly=table,
+        elapsed_s=time.perf_counter() - start,
+        model=model if keep_model else None,
+    )

@@ -1,0 +1,228 @@
+"""The prospect population: a structure of NumPy arrays and its transitions.
+
+Prospects are many (10^4–10^6), so they are held as arrays owned by the model, with
+`ProspectView` for inspecting one. Work per day scales with what happens (touches,
+talks, buying windows opening), never with the market size: trust decays lazily from
+the day of its last update, new awareness arrives as drawn counts of touches and
+talks, and dormant prospects wake from a FIFO queue.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+
+from gtmsim.scenario import Market
+
+UNAWARE, AWARE, LEAD, OPPORTUNITY, CUSTOMER, DORMANT = range(6)
+STAGES = ("unaware", "aware", "lead", "opportunity", "customer", "dormant")
+N_STAGES = len(STAGES)
+
+# Lead sources, for inspection and reporting.
+SOURCES = ("none", "inbound", "marketing", "referral", "outbound", "capture")
+SRC_INBOUND, SRC_MARKETING, SRC_REFERRAL, SRC_OUTBOUND, SRC_CAPTURE = range(1, 6)
+
+_M1 = np.uint64(0x9E3779B97F4A7C15)
+_M2 = np.uint64(0xBF58476D1CE4E5B9)
+_M3 = np.uint64(0x94D049BB133111EB)
+
+
+def _mix64(x: np.ndarray) -> np.ndarray:
+    """SplitMix64 finaliser: a fixed pseudo-random function of each integer."""
+    x = x.astype(np.uint64) + _M1
+    x = (x ^ (x >> np.uint64(30))) * _M2
+    x = (x ^ (x >> np.uint64(27))) * _M3
+    return x ^ (x >> np.uint64(31))
+
+
+class Prospects:
+    """All prospects of one market, as arrays indexed by prospect id.
+
+    Static traits: `segment`, `fit`, `deal_value`, `cycle_days`. Dynamic state:
+    `stage`, `stage_day`, `trust` (value at `trust_day`), `in_market_until`,
+    `lead_day`, `source`, `owner`. `flows[a, b]` counts moves from stage a to b since
+    the last `reset_flows()`.
+    """
+
+    def __init__(self, market: Market, rng: np.random.Generator, network_seed: int):
+        self.market = market
+        self.segment_names = tuple(market.segments)
+        segs = list(market.segments.values())
+        n = self.n = market.prospects
+        shares = np.array([s.share for s in segs])
+        self.segment = rng.choice(len(segs), size=n, p=shares / shares.sum()).astype(np.int16)
+        fit_mean = np.array([s.fit_mean for s in segs])[self.segment]
+        conc = np.array([s.fit_concentration for s in segs])[self.segment]
+        self.fit = rng.beta(fit_mean * conc, (1 - fit_mean) * conc).astype(np.float32)
+        sigma = np.array([s.deal_value_spread for s in segs])[self.segment]
+        mean_value = np.array([s.deal_value for s in segs])[self.segment]
+        # ASSUMPTION: deal values are log-normal around the segment mean (mean preserved).
+        self.deal_value = (mean_value * rng.lognormal(-sigma**2 / 2, sigma)).astype(np.float32)
+        # ASSUMPTION: cycle lengths vary by deal as Gamma(shape 4) around the segment mean (CV 0.5).
+        cycle = np.array([s.cycle_days for s in segs])[self.segment]
+        self.cycle_days = (cycle * rng.gamma(4.0, 0.25, size=n)).astype(np.float32)
+        self.base_win_rate = np.array([s.base_win_rate for s in segs])
+        self.seg_index = [np.flatnonzero(self.segment == k) for k in range(len(segs))]
+        self.seg_size = np.array([len(ix) for ix in self.seg_index])
+
+        self.stage = np.full(n, UNAWARE, dtype=np.int8)
+        self.stage_day = np.zeros(n, dtype=np.int32)
+        self.trust = np.zeros(n, dtype=np.float32)
+        self.trust_day = np.zeros(n, dtype=np.int32)
+        self.in_market_until = np.full(n, -1, dtype=np.int32)
+        self.lead_day = np.full(n, -1, dtype=np.int32)
+        self.source = np.zeros(n, dtype=np.int8)
+        self.owner = np.full(n, -1, dtype=np.int32)
+        self.counts = np.zeros(N_STAGES, dtype=np.int64)
+        self.counts[UNAWARE] = n
+        self.flows = np.zeros((N_STAGES, N_STAGES), dtype=np.int64)
+        # Every prospect that ever became aware, in order: the pool word of mouth and
+        # "known contacts" programs draw from (a prospect never becomes unaware again).
+        self.known = np.empty(n, dtype=np.int32)
+        self.n_known = 0
+        self.known_by_seg = np.zeros(len(segs), dtype=np.int64)
+        self._dormant: deque[tuple[int, np.ndarray]] = deque()
+        self._network_seed = np.uint64(network_seed)
+        self._decay = np.log(2) / market.trust_half_life_days
+
+        k0 = int(round(market.initial_aware * n))
+        if k0:
+            first = rng.choice(n, size=k0, replace=False)
+            self.move(first, AWARE, 0)
+            self.trust[first] = rng.uniform(0, 0.3, size=k0).astype(np.float32)
+            self.reset_flows()
+
+    # ---------------------------------------------------------------- state changes
+
+    def move(self, idx: np.ndarray, to: int, day: int) -> None:
+        """Move prospects `idx` (unique ids) to stage `to`, counting the flows."""
+        if len(idx) == 0:
+            return
+        frm = self.stage[idx]
+        moved = np.bincount(frm.astype(np.int64) * N_STAGES + to, minlength=N_STAGES**2)
+        self.flows += moved.reshape(N_STAGES, N_STAGES)
+        self.counts -= np.bincount(frm, minlength=N_STAGES)
+        self.counts[to] += len(idx)
+        newly_known = idx[frm == UNAWARE]
+        if len(newly_known):
+            k = self.n_known
+            self.known[k:k + len(newly_known)] = newly_known
+            self.n_known = k + len(newly_known)
+            self.known_by_seg += np.bincount(self.segment[newly_known], minlength=len(self.seg_size))
+        self.stage[idx] = to
+        self.stage_day[idx] = day
+
+    def reset_flows(self) -> np.ndarray:
+        out = self.flows.copy()
+        self.flows[:] = 0
+        return out
+
+    def trust_now(self, idx: np.ndarray, day: int) -> np.ndarray:
+        """Trust today; it fades exponentially since its last update (half-life in market)."""
+        # ASSUMPTION: trust fades with a fixed half-life without touches (forgetting curve).
+        return self.trust[idx] * np.exp(-self._decay * (day - self.trust_day[idx]))
+
+    def add_trust(self, idx: np.ndarray, gain: np.ndarray | float, day: int) -> None:
+        """Close a share `gain` of the gap between current trust and full trust."""
+        if len(idx) == 0:
+            return
+        t = self.trust_now(idx, day)
+        self.trust[idx] = (t + gain * (1 - t)).astype(np.float32)
+        self.trust_day[idx] = day
+
+    def in_market(self, idx: np.ndarray, day: int) -> np.ndarray:
+        return self.in_market_until[idx] > day
+
+    def go_dormant(self, idx: np.ndarray, day: int) -> None:
+        self.move(idx, DORMANT, day)
+        self.owner[idx] = -1
+        self._dormant.append((day + int(self.market.dormant_days), idx.copy()))
+
+    def wake(self, day: int) -> None:
+        """Dormant prospects whose time is up return to `aware` (trust as it faded)."""
+        while self._dormant and self._dormant[0][0] <= day:
+            _, idx = self._dormant.popleft()
+            idx = idx[self.stage[idx] == DORMANT]
+            self.move(idx, AWARE, day)
+
+    # ---------------------------------------------------------------- sampling
+
+    def sample_segments(self, k: int, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """`k` prospects drawn uniformly within segments chosen by `weights`."""
+        if k <= 0:
+            return np.empty(0, dtype=np.int64)
+        per_seg = rng.multinomial(k, weights / weights.sum())
+        parts = [ix[rng.integers(0, len(ix), size=c)] for ix, c in zip(self.seg_index, per_seg) if c]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+
+    def sample_known(self, k: int, rng: np.random.Generator) -> np.ndarray:
+        if k <= 0 or self.n_known == 0:
+            return np.empty(0, dtype=np.int64)
+        return self.known[rng.integers(0, self.n_known, size=k)].astype(np.int64)
+
+    def contacts(self, speakers: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Whom each speaker talks to, by the market's network kind."""
+        net = self.market.network
+        k = len(speakers)
+        if net.kind == "full":
+            return rng.integers(0, self.n, size=k)
+        if net.kind == "clustered":
+            target = rng.integers(0, self.n, size=k)
+            within = rng.random(k) < net.homophily
+            for s, ix in enumerate(self.seg_index):
+                pick = within & (self.segment[speakers] == s)
+                if pick.any():
+                    target[pick] = ix[rng.integers(0, len(ix), size=int(pick.sum()))]
+            return target
+        # small_world: a fixed Watts–Strogatz-style graph computed on the fly. Each
+        # prospect i has `degree` ties to ring neighbours i±1..±degree/2; a share
+        # `rewire` of ties is redirected to a fixed random prospect (hash of the tie).
+        slot = rng.integers(0, net.degree, size=k)
+        half = slot // 2 + 1
+        offset = np.where(slot % 2 == 0, half, -half)
+        ring = (speakers + offset) % self.n
+        tie = speakers.astype(np.uint64) * np.uint64(net.degree) + slot.astype(np.uint64)
+        h = _mix64(tie ^ self._network_seed)
+        rewired = (h >> np.uint64(11)).astype(np.float64) / 2.0**53 < net.rewire
+        far = (_mix64(h) % np.uint64(self.n)).astype(np.int64)
+        return np.where(rewired, far, ring)
+
+
+@dataclass(frozen=True)
+class ProspectView:
+    """A read-only look at one prospect, for notebooks and tests."""
+
+    id: int
+    segment: str
+    fit: float
+    deal_value: float
+    cycle_days: float
+    stage: str
+    stage_day: int
+    trust: float
+    in_market: bool
+    lead_day: int | None
+    source: str
+    owner: int | None
+
+    @classmethod
+    def of(cls, p: Prospects, i: int, day: int) -> ProspectView:
+        if not 0 <= i < p.n:
+            raise IndexError(f"prospect {i} out of range 0..{p.n - 1}")
+        ix = np.array([i])
+        return cls(
+            id=i,
+            segment=p.segment_names[p.segment[i]],
+            fit=float(p.fit[i]),
+            deal_value=float(p.deal_value[i]),
+            cycle_days=float(p.cycle_days[i]),
+            stage=STAGES[p.stage[i]],
+            stage_day=int(p.stage_day[i]),
+            trust=float(p.trust_now(ix, day)[0]),
+            in_market=bool(p.in_market_until[i] > day),
+            lead_day=int(p.lead_day[i]) if p.lead_day[i] >= 0 else None,
+            source=SOURCES[p.source[i]],
+            owner=int(p.owner[i]) if p.owner[i] >= 0 else None,
+        )

@@ -1,0 +1,298 @@
+"""Sales: the lead desk (definition, hand-off, queue, decay, SLA, routing) and rep agents.
+
+Sales is targeted, fast and capacity-limited: a rep has finite touches a day and a
+finite number of open deals. Leads wait in a queue; their chance to qualify falls
+steeply with waiting time, and they go cold when their buying window closes or their
+patience runs out.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import TYPE_CHECKING
+
+import mesa
+import numpy as np
+
+from gtmsim.prospects import (
+    AWARE,
+    CUSTOMER,
+    LEAD,
+    OPPORTUNITY,
+    SRC_OUTBOUND,
+    UNAWARE,
+    Prospects,
+)
+from gtmsim.scenario import Sales
+
+if TYPE_CHECKING:
+    from gtmsim.model import GTMModel
+
+# ASSUMPTION: win odds move with fit and with trust carried into the deal (logit slopes 2 and 2),
+# with rep skill (odds × skill) and with enablement (odds × (1 + ENABLEMENT_UPLIFT·enablement)).
+FIT_SLOPE = 2.0
+TRUST_SLOPE = 2.0
+ENABLEMENT_UPLIFT = 0.6
+# ASSUMPTION: messages that differ between marketing and sales lose up to half of the trust
+# marketing built by the time the deal is decided.
+INCONSISTENCY_TRUST_LOSS = 0.5
+
+
+def response_decay(wait_days: np.ndarray, scale_days: float, power: float) -> np.ndarray:
+    """Relative chance a lead still qualifies after waiting `wait_days` (1 at 0 days)."""
+    # ASSUMPTION: lead interest decays as a power law of waiting time, steep in the first
+    # hours and days (Oldroyd, McElheran & Elkington, HBR 2011).
+    return np.power(1.0 + np.asarray(wait_days, dtype=float) / scale_days, -power)
+
+
+def win_probability(
+    base_win_rate: np.ndarray,
+    fit: np.ndarray,
+    trust: np.ndarray,
+    skill: np.ndarray,
+    enablement: float,
+) -> np.ndarray:
+    """Chance each deal is won, from segment base rate, fit, trust, skill and enablement."""
+    base = np.clip(base_win_rate, 1e-6, 1 - 1e-6)
+    logit = (
+        np.log(base / (1 - base))
+        + FIT_SLOPE * (fit - 0.5)
+        + TRUST_SLOPE * (trust - 0.3)
+        + np.log(skill)
+        + np.log1p(ENABLEMENT_UPLIFT * enablement)
+    )
+    return 1.0 / (1.0 + np.exp(-logit))
+
+
+def lead_score(p: Prospects, idx: np.ndarray, day: int) -> np.ndarray:
+    """The shared lead definition's score (0–1): fit, engagement and buying intent."""
+    # ASSUMPTION: the score weighs ICP fit 1/2, trust 1/4 and intent (in a buying window,
+    # shown by the request itself) 1/4; below the threshold marketing keeps nurturing.
+    return 0.5 * p.fit[idx] + 0.25 * p.trust_now(idx, day) + 0.25 * p.in_market(idx, day)
+
+
+class LeadDesk:
+    """Leads from their creation to a rep's first response (or their end)."""
+
+    def __init__(self, model: GTMModel):
+        self.model = model
+        self.pending = np.empty(0, dtype=np.int64)  # created, waiting for hand-off
+        self.queue = np.empty(0, dtype=np.int64)  # handed off, waiting for a rep
+        self.queued_day = np.empty(0, dtype=np.int32)
+        self.closing: dict[int, list[np.ndarray]] = defaultdict(list)
+
+    @property
+    def waiting(self) -> np.ndarray:
+        return np.concatenate([self.pending, self.queue])
+
+    def intake(self, idx: np.ndarray, source: int, *, outbound: bool = False) -> np.ndarray:
+        """Prospects who ask or are captured; those meeting the lead definition become leads.
+
+        Outbound leads are a rep's own booked meetings: they skip the lead definition and
+        the hand-off, and the caller routes them.
+        """
+        m = self.model
+        p = m.prospects
+        idx = np.unique(idx)
+        idx = idx[p.stage[idx] == AWARE]
+        if len(idx) == 0:
+            return idx
+        if not outbound:
+            idx = idx[lead_score(p, idx, m.day) >= m.levers.lead_threshold]
+        p.move(idx, LEAD, m.day)
+        p.lead_day[idx] = m.day
+        p.source[idx] = source
+        m.tally.add_leads(p.segment[idx])
+        if not outbound:
+            self.pending = np.concatenate([self.pending, idx])
+        return idx
+
+    def handoff(self) -> None:
+        """Pass pending leads to sales, in batches every `handoff_days`."""
+        m = self.model
+        every = int(round(m.levers.handoff_days))
+        if len(self.pending) and (every <= 0 or m.day % every == 0):
+            self.queue = np.concatenate([self.queue, self.pending])
+            self.queued_day = np.concatenate(
+                [self.queued_day, np.full(len(self.pending), m.day, dtype=np.int32)]
+            )
+            self.pending = np.empty(0, dtype=np.int64)
+
+    def expire(self) -> None:
+        """Leads go cold while waiting; with an SLA, unworked leads go back to marketing."""
+        m = self.model
+        p = m.prospects
+        day = m.day
+        for which in ("pending", "queue"):
+            idx = getattr(self, which)
+            if len(idx) == 0:
+                continue
+            waited = day - p.lead_day[idx]
+            window_end = p.in_market_until[idx]
+            was_in_market = window_end > p.lead_day[idx]
+            cold = (waited > m.config.market.lead_patience_days) | (was_in_market & (window_end <= day))
+            if which == "queue" and m.levers.sla_days > 0:
+                late = ~cold & (day - self.queued_day >= m.levers.sla_days)
+                m.release(idx[late], "dropped", worked=False)
+                cold_or_late = cold | late
+            else:
+                cold_or_late = cold
+            m.release(idx[cold], "decayed", worked=False)
+            self._keep(which, ~cold_or_late)
+
+    def _keep(self, which: str, mask: np.ndarray) -> None:
+        setattr(self, which, getattr(self, which)[mask])
+        if which == "queue":
+            self.queued_day = self.queued_day[mask]
+
+    def order(self) -> None:
+        """Put the queue in the order reps will take leads, by the routing lever."""
+        if len(self.queue) < 2:
+            return
+        p = self.model.prospects
+        routing = self.model.levers.routing
+        if routing == "cherry_pick":
+            key = -(p.deal_value[self.queue] * p.fit[self.queue])  # reps take the juiciest first
+        elif routing == "newest_first":
+            key = -p.lead_day[self.queue].astype(np.float64)  # speed to lead while it is hot
+        else:
+            key = p.lead_day[self.queue].astype(np.float64)
+        order = np.argsort(key, kind="stable")
+        self.queue = self.queue[order]
+        self.queued_day = self.queued_day[order]
+
+    def take(self, n: int) -> np.ndarray:
+        n = max(0, min(n, len(self.queue)))
+        out = self.queue[:n]
+        self.queue = self.queue[n:]
+        self.queued_day = self.queued_day[n:]
+        return out
+
+    def respond(self, idx: np.ndarray, rep: SalesRep) -> None:
+        """A rep's first response to leads: qualify into deals or drop."""
+        if len(idx) == 0:
+            return
+        m = self.model
+        p = m.prospects
+        mk = m.config.market
+        day = m.day
+        waited = day - p.lead_day[idx]
+        m.tally.response_days.extend(waited.tolist())
+        ready = np.where(p.in_market(idx, day), mk.qualify_rate, mk.unready_qualify)
+        # ASSUMPTION: qualification scales with fit (0.5 + fit) and rep skill, decays with waiting.
+        chance = ready * (0.5 + p.fit[idx]) * rep.skill * response_decay(
+            waited, mk.response_decay_days, mk.response_decay_power
+        )
+        ok = m.streams["sales"].random(len(idx)) < np.clip(chance, 0, 1)
+        self.open_deals(idx[ok], rep)
+        m.release(idx[~ok], "dropped", worked=True)
+
+    def open_deals(self, idx: np.ndarray, rep: SalesRep) -> None:
+        m = self.model
+        p = m.prospects
+        p.move(idx, OPPORTUNITY, m.day)
+        p.owner[idx] = rep.unique_id
+        rep.open_deals += len(idx)
+        # Trust carried into the deal: inconsistent messaging loses part of it.
+        carried = 1 - INCONSISTENCY_TRUST_LOSS * (1 - m.levers.message_consistency)
+        p.trust[idx] = (p.trust_now(idx, m.day) * carried).astype(np.float32)
+        p.trust_day[idx] = m.day
+        close = m.day + np.maximum(1, np.round(p.cycle_days[idx] / rep.speed)).astype(np.int64)
+        for d in np.unique(close):
+            self.closing[int(d)].append(idx[close == d])
+
+    def close_deals(self) -> None:
+        """Decide the deals whose cycle ends today."""
+        m = self.model
+        p = m.prospects
+        parts = self.closing.pop(m.day, [])
+        if not parts:
+            return
+        idx = np.concatenate(parts)
+        idx = idx[p.stage[idx] == OPPORTUNITY]
+        if len(idx) == 0:
+            return
+        owners = p.owner[idx]
+        skill = np.array([m.rep_by_id[o].skill if o in m.rep_by_id else 1.0 for o in owners.tolist()])
+        chance = win_probability(
+            p.base_win_rate[p.segment[idx]], p.fit[idx], p.trust_now(idx, m.day), skill,
+            m.levers.enablement,
+        )
+        won = m.streams["sales"].random(len(idx)) < chance
+        for o, n in zip(*np.unique(owners, return_counts=True)):
+            if int(o) in m.rep_by_id:
+                m.rep_by_id[int(o)].open_deals -= int(n)
+        wins = idx[won]
+        p.move(wins, CUSTOMER, m.day)
+        p.owner[wins] = -1
+        p.trust[wins] = 1.0
+        p.trust_day[wins] = m.day
+        m.tally.add_wins(p.segment[wins], p.deal_value[wins])
+        m.release(idx[~won], "lost", worked=True)
+
+
+class SalesRep(mesa.Agent):
+    """A rep: finite touches a day, finite open deals, skill, ramp-up after hiring."""
+
+    def __init__(self, model: GTMModel, config: Sales, hire_day: int, skill: float):
+        super().__init__(model)
+        self.config = config
+        self.hire_day = hire_day
+        self.skill = skill
+        # ASSUMPTION: skilled reps also close a little faster (cycle / sqrt(skill)).
+        self.speed = float(np.sqrt(skill))
+        self.open_deals = 0
+        self.credit = 0.0
+        self.outbound_credit = 0.0
+        self.responses = 0
+
+    def ramp(self, day: int) -> float:
+        """Share of full productivity: linear from hiring to `ramp_months` later."""
+        # ASSUMPTION: linear ramp over ~5 months (B2B benchmark in the design brief).
+        ramp_days = self.config.ramp_months * 30
+        if ramp_days <= 0:
+            return 1.0
+        return float(np.clip((day - self.hire_day) / ramp_days, 0.05, 1.0))
+
+    def step(self) -> None:
+        m = self.model
+        cfg = self.config
+        budget = cfg.touches_per_day * self.ramp(m.day) * (1 - m.levers.coordination)
+        free = max(0.0, budget - self.open_deals * cfg.deal_touches_per_day)
+        self.credit = min(self.credit + free * (1 - cfg.outbound_share), max(budget, 1.0))
+        self.outbound_credit = min(self.outbound_credit + free * cfg.outbound_share, 7 * budget)
+        slots = cfg.deal_capacity - self.open_deals
+        leads = m.desk.take(min(int(self.credit), slots))
+        self.credit -= len(leads)
+        self.responses += len(leads)
+        m.desk.respond(leads, self)
+        # ASSUMPTION: reps prospect in a weekly block (one day a week, staggered by rep);
+        # the time for it accrues daily.
+        calls = int(self.outbound_credit) if (m.day + self.unique_id) % 7 == 0 else 0
+        if calls:
+            self.outbound_credit -= calls
+            self.prospect(calls)
+
+    def prospect(self, calls: int) -> None:
+        """Outbound: cold touches on prospects in the team's focus segments."""
+        m = self.model
+        p = m.prospects
+        rng = m.streams["sales"]
+        names = p.segment_names
+        focus = np.array([not self.config.segments or n in self.config.segments for n in names])
+        idx = np.unique(p.sample_segments(calls, p.seg_size * focus, rng))
+        stage = p.stage[idx]
+        idx = idx[(stage == UNAWARE) | (stage == AWARE)]
+        p.move(idx[p.stage[idx] == UNAWARE], AWARE, m.day)
+        trust = p.trust_now(idx, m.day)
+        # ASSUMPTION: a cold call converts only a prospect in market, and poorly without trust.
+        chance = self.config.outbound_success * (0.5 + p.fit[idx]) * (0.2 + trust) * self.skill
+        hit = p.in_market(idx, m.day) & (rng.random(len(idx)) < chance)
+        leads = m.desk.intake(idx[hit], SRC_OUTBOUND, outbound=True)
+        slots = max(0, self.config.deal_capacity - self.open_deals)
+        self.model.desk.open_deals(leads[:slots], self)
+        if len(leads) > slots:
+            m.desk.queue = np.concatenate([leads[slots:], m.desk.queue])
+            m.desk.queued_day = np.concatenate(
+                [np.full(len(leads) - slots, m.day, dtype=np.int32), m.desk.queued_day]
+            )
