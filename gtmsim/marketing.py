@@ -73,6 +73,7 @@ class MarketingProgram(mesa.Agent):
         cfg = self.config
         self.effective_spend = cfg.monthly_budget + cfg.carryover * self.effective_spend
         self.reach_per_day = monthly_reach(self.effective_spend, cfg, self._audience()) / DAYS_PER_MONTH
+        self.mask = self._mask()
         return cfg.monthly_budget
 
     def _mask(self) -> np.ndarray:
@@ -105,9 +106,9 @@ class MarketingProgram(mesa.Agent):
         draw = int(np.ceil(k / accept_mean)) if f > 0 else k
         if self.config.reaches == "known":
             idx = p.sample_known(draw * 2, self.stream)
-            idx = idx[self._mask()[p.segment[idx]]][:draw]
+            idx = idx[self.mask[p.segment[idx]]][:draw]
         else:
-            weights = p.seg_size * self._mask() * m.segment_weights(f)
+            weights = p.seg_size * self.mask * m.segment_weights
             idx = p.sample_segments(draw, weights, self.stream)
         if f > 0 and len(idx):
             keep = self.stream.random(len(idx)) < (1 - f) + f * p.fit[idx]

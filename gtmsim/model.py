@@ -114,6 +114,8 @@ class GTMModel(mesa.Model):
         self._sync_programs()
         self._sync_reps(hire_day=-10**6)  # the team at the start is fully ramped
         self.rows: list[dict[str, Any]] = []
+        # flows[a, b] per month: prospects moved from stage a to stage b (STAGES order).
+        self.flow_history: list[np.ndarray] = []
         self.cumulative_bookings = 0.0
 
     # ---------------------------------------------------------------- agents
@@ -178,7 +180,7 @@ class GTMModel(mesa.Model):
         """A read-only view of prospect `i`."""
         return ProspectView.of(self.prospects, i, self.day)
 
-    def segment_weights(self, feedback: float) -> np.ndarray:
+    def _feedback_weights(self, feedback: float) -> np.ndarray:
         """Multipliers on segment targeting from closed-loop feedback (1 = no change)."""
         n = len(self.prospects.seg_size)
         if feedback <= 0 or not self.tally.history:
@@ -194,6 +196,8 @@ class GTMModel(mesa.Model):
 
     def consider(self, idx: np.ndarray) -> None:
         """Aware prospects in a buying window weigh the brands they know (mental availability)."""
+        if len(idx) == 0:
+            return
         p = self.prospects
         idx = idx[(p.stage[idx] == AWARE) & p.in_market(idx, self.day)]
         if len(idx) == 0:
@@ -306,6 +310,8 @@ class GTMModel(mesa.Model):
                 self.levers = self.config.levers
                 self._sync_programs()
                 self._sync_reps(hire_day=self.day)
+        # Feedback from the last months' won deals steers this month's targeting.
+        self.segment_weights = self._feedback_weights(self.levers.feedback)
         self.tally.marketing_spend += sum(prog.start_month() for prog in self.programs.values())
 
     def _observe_day(self) -> None:
@@ -378,7 +384,7 @@ class GTMModel(mesa.Model):
             "cac": cost / wins if wins else float("nan"),
         }
         self.rows.append(row)
-        self.last_flows = flows
+        self.flow_history.append(flows)
         t.close_month()
 
     def run(self, months: int | None = None, on_month: Callable[[int, int], None] | None = None) -> pd.DataFrame:

@@ -66,6 +66,8 @@ class Prospects:
         self.base_win_rate = np.array([s.base_win_rate for s in segs])
         self.seg_index = [np.flatnonzero(self.segment == k) for k in range(len(segs))]
         self.seg_size = np.array([len(ix) for ix in self.seg_index])
+        self._by_segment = np.concatenate(self.seg_index).astype(np.int64)
+        self._seg_start = np.concatenate([[0], np.cumsum(self.seg_size)[:-1]]).astype(np.int64)
 
         self.stage = np.full(n, UNAWARE, dtype=np.int8)
         self.stage_day = np.zeros(n, dtype=np.int32)
@@ -150,12 +152,13 @@ class Prospects:
     # ---------------------------------------------------------------- sampling
 
     def sample_segments(self, k: int, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """`k` prospects drawn uniformly within segments chosen by `weights`."""
-        if k <= 0:
+        """`k` prospects: a segment drawn by `weights` for each, then one uniformly within it."""
+        if k <= 0 or weights.sum() <= 0:
             return np.empty(0, dtype=np.int64)
-        per_seg = rng.multinomial(k, weights / weights.sum())
-        parts = [ix[rng.integers(0, len(ix), size=c)] for ix, c in zip(self.seg_index, per_seg) if c]
-        return np.concatenate(parts) if parts else np.empty(0, dtype=np.int64)
+        cum = np.cumsum(weights / weights.sum())
+        seg = np.minimum(np.searchsorted(cum, rng.random(k), side="right"), len(cum) - 1)
+        pos = (rng.random(k) * self.seg_size[seg]).astype(np.int64)
+        return self._by_segment[self._seg_start[seg] + pos]
 
     def sample_known(self, k: int, rng: np.random.Generator) -> np.ndarray:
         if k <= 0 or self.n_known == 0:

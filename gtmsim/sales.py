@@ -91,6 +91,8 @@ class LeadDesk:
         Outbound leads are a rep's own booked meetings: they skip the lead definition and
         the hand-off, and the caller routes them.
         """
+        if len(idx) == 0:
+            return idx
         m = self.model
         p = m.prospects
         idx = np.unique(idx)
@@ -132,7 +134,7 @@ class LeadDesk:
             was_in_market = window_end > p.lead_day[idx]
             cold = (waited > m.config.market.lead_patience_days) | (was_in_market & (window_end <= day))
             if which == "queue" and m.levers.sla_days > 0:
-                late = ~cold & (day - self.queued_day >= m.levers.sla_days)
+                late = ~cold & (day - self.queued_day > m.levers.sla_days)
                 m.release(idx[late], "dropped", worked=False)
                 cold_or_late = cold | late
             else:
@@ -259,11 +261,13 @@ class SalesRep(mesa.Agent):
         cfg = self.config
         budget = cfg.touches_per_day * self.ramp(m.day) * (1 - m.levers.coordination)
         free = max(0.0, budget - self.open_deals * cfg.deal_touches_per_day)
-        self.credit = min(self.credit + free * (1 - cfg.outbound_share), max(budget, 1.0))
+        inbound = free * (1 - cfg.outbound_share)
+        # Time cannot be banked: what is left over carries at most one lead's worth into tomorrow.
+        self.credit = min(self.credit + inbound, inbound + cfg.touches_per_lead)
         self.outbound_credit = min(self.outbound_credit + free * cfg.outbound_share, 7 * budget)
         slots = cfg.deal_capacity - self.open_deals
-        leads = m.desk.take(min(int(self.credit), slots))
-        self.credit -= len(leads)
+        leads = m.desk.take(min(int(self.credit / cfg.touches_per_lead), slots))
+        self.credit -= len(leads) * cfg.touches_per_lead
         self.responses += len(leads)
         m.desk.respond(leads, self)
         # ASSUMPTION: reps prospect in a weekly block (one day a week, staggered by rep);

@@ -1,0 +1,744 @@
+"""Experiments: replications on common random numbers, comparisons, sweeps, executors.
+
+An experiment runs several *arms* (the scenarios of a comparison, or the grid points of
+a sweep) on the same replication seeds, spawned from one base seed with NumPy's
+`SeedSequence`. Replication r of every arm therefore sees the same market and the same
+random streams (common random numbers), and arms are compared by paired differences
+(Law, *Simulation Modeling and Analysis*, "comparing alternatives").
+
+Runs go to an executor: local worker processes by default, in-process with
+`workers=1`, or an existing Dask cluster with `scheduler="tcp://HOST:PORT"`. A run's
+table depends only on (scenario, seed, months), so every executor gives the same runs.
+
+With a results folder each finished run is written as it completes
+(`runs/<arm>__r<replication>.parquet`); `resume=True` skips those and refuses a
+folder whose manifest describes a different experiment.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import datetime as dt
+import itertools
+import json
+import multiprocessing
+import os
+import re
+import signal
+import sys
+import time
+import tomllib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from gtmsim.metrics import COLUMNS
+from gtmsim.model import simulate
+from gtmsim.results import MANIFEST, read_manifest, versions, write_csv, write_json, write_parquet
+from gtmsim.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict, with_changes
+
+RUNS = "runs.parquet"
+SUMMARY = "summary.csv"
+RUNS_DIR = "runs"
+IDENTITY = ("scenario", "replication", "seed", "month")
+# Manifest keys that define an experiment: resuming refuses a folder that differs in any.
+_IDENTITY_KEYS = ("kind", "scenarios", "vary", "reps", "seed", "seeds", "months")
+
+
+class ExperimentError(Exception):
+    """Bad experiment input: results folder conflicts, unreachable cluster, bad options."""
+
+
+# --------------------------------------------------------------------------- outcomes
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A run-level figure the experiment summarises.
+
+    Attributes:
+        name: column name in `Experiment.outcomes()` and `summary()`.
+        label: readable name.
+        unit: as in `gtmsim.metrics`.
+        better: +1 when more is better, -1 when less is better ("ahead" in summaries).
+        description: how it is computed from the monthly table.
+        reduce: monthly table of one run (sorted by month) -> value.
+    """
+
+    name: str
+    label: str
+    unit: str
+    better: int
+    description: str
+    reduce: Callable[[pd.DataFrame], float] = field(repr=False)
+
+
+def _ratio(num: float, den: float) -> float:
+    return float(num) / float(den) if den else float("nan")
+
+
+OUTCOMES: tuple[Outcome, ...] = (
+    Outcome("cumulative_bookings", "Cumulative bookings", "$", +1,
+            "cumulative bookings at the final month",
+            lambda m: float(m["cumulative_bookings"].iloc[-1])),
+    Outcome("customers", "Customers", "accounts", +1, "customers at the final month",
+            lambda m: float(m["customers"].iloc[-1])),
+    Outcome("cac", "CAC", "$/customer", -1,
+            "(marketing spend + sales cost) / wins, both summed over the run",
+            lambda m: _ratio((m["marketing_spend"] + m["sales_cost"]).sum(), m["wins"].sum())),
+    Outcome("win_rate", "Win rate", "fraction", +1, "wins / (wins + losses), summed over the run",
+            lambda m: _ratio(m["wins"].sum(), m["wins"].sum() + m["losses"].sum())),
+    # The monthly table holds only each month's median, not the leads behind it, so the
+    # run-level figure is the median of the monthly medians (months with no lead worked skipped).
+    Outcome("lead_response_days_median", "Median lead response", "days", -1,
+            "median over months of the monthly median lead response",
+            lambda m: float(m["lead_response_days_median"].median())),
+    Outcome("leads_decayed", "Leads decayed", "leads", -1,
+            "leads that went cold while waiting, summed over the run",
+            lambda m: float(m["leads_decayed"].sum())),
+    Outcome("leads_unworked", "Leads never worked", "leads", -1,
+            "leads that left the queue without a rep response, summed over the run "
+            "(overlaps with leads decayed)",
+            lambda m: float(m["leads_unworked"].sum())),
+)
+
+
+def _t_interval(x: np.ndarray, confidence: float) -> tuple[float, float, float]:
+    """Mean and its Student-t interval; the interval is NaN with fewer than two values."""
+    x = x[~np.isnan(x)]
+    if len(x) == 0:
+        return (float("nan"),) * 3
+    mean = float(x.mean())
+    if len(x) < 2:
+        return mean, float("nan"), float("nan")
+    half = float(stats.t.ppf((1 + confidence) / 2, len(x) - 1) * stats.sem(x))
+    return mean, mean - half, mean + half
+
+
+# --------------------------------------------------------------------------- seeds and grids
+
+
+def replication_seeds(base: int, reps: int) -> list[int]:
+    """Seeds for `reps` replications, spawned from `base` (independent streams).
+
+    The r-th seed does not depend on `reps`, so more replications extend the list.
+    """
+    children = np.random.SeedSequence(base).spawn(reps)
+    # 63 bits: a non-negative int64, safe in Parquet and as a scenario seed.
+    return [int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in children]
+
+
+def _toml_value(raw: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw.strip()
+
+
+def _linspace(key: str, raw: str) -> list[Any] | None:
+    """Values of `START:STOP:COUNT`, or None when `raw` is not of that form."""
+    parts = raw.split(":")
+    if len(parts) != 3:
+        return None
+    start, stop, count = (_toml_value(p) for p in parts)
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, stop))
+    if not numbers or not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise ScenarioError([f"--vary {key}={raw}: expected START:STOP:COUNT with numbers "
+                             f"and a whole COUNT ≥ 1, e.g. {key}=2:8:4"])
+    values = np.linspace(start, stop, count) if count > 1 else np.array([start])
+    if isinstance(start, int) and isinstance(stop, int) and np.all(values == np.round(values)):
+        return [int(v) for v in values]
+    return [float(f"{v:.12g}") for v in values]  # 0.30000000000000004 -> 0.3
+
+
+def parse_vary(texts: Sequence[str]) -> dict[str, list[Any]]:
+    """Parse `--vary` options: `KEY=V1,V2,...` or `KEY=START:STOP:COUNT` (inclusive).
+
+    Values are read as TOML values (`6`, `0.5`, `true`, `"x"`), else kept as strings.
+    Checking keys and types is left to scenario validation.
+
+    Raises:
+        ScenarioError: for malformed options, one message each.
+    """
+    vary: dict[str, list[Any]] = {}
+    problems = []
+    for text in texts:
+        key, sep, raw = (s.strip() for s in text.partition("="))
+        if not sep or not key or not raw:
+            problems.append(f"--vary {text}: expected KEY=V1,V2,... or KEY=START:STOP:COUNT")
+            continue
+        if key in vary:
+            problems.append(f"--vary {key}: given twice")
+            continue
+        try:
+            values = _linspace(key, raw)
+        except ScenarioError as exc:
+            problems.extend(exc.problems)
+            continue
+        if values is None:
+            items = [s.strip() for s in raw.split(",")]
+            if not all(items):
+                problems.append(f"--vary {text}: empty value in the list")
+                continue
+            values = [_toml_value(s) for s in items]
+        vary[key] = values
+    if problems:
+        raise ScenarioError(problems)
+    return vary
+
+
+def grid_points(vary: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """The full grid of `vary`, the last key varying fastest."""
+    keys = list(vary)
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*vary.values())]
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True)
+class Task:
+    """One run of an experiment: an arm on one replication seed."""
+
+    arm: int
+    scenario: Scenario
+    point: tuple[tuple[str, Any], ...]  # varied keys and their values (sweeps)
+    replication: int
+    seed: int
+    months: int
+    file: str  # file name under runs/
+
+
+def run_task(task: Task) -> pd.DataFrame:
+    """Simulate one task; its monthly table with identity columns in front.
+
+    Pure: the result depends only on the task, whichever process runs it.
+    """
+    result = simulate(task.scenario, seed=task.seed, months=task.months, keep_model=False)
+    df = result.monthly.copy()
+    front = {"scenario": task.scenario.name, **dict(task.point),
+             "replication": task.replication, "seed": task.seed}
+    for i, (name, value) in enumerate(front.items()):
+        df.insert(i, name, value)
+    return df
+
+
+def _ignore_sigint() -> None:
+    # Workers leave Ctrl-C to the parent, which cancels pending runs and keeps finished ones.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _cpu_count() -> int:
+    if hasattr(os, "process_cpu_count"):  # Python 3.13+
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+@contextmanager
+def executor_for(workers: int | None = None, scheduler: str | None = None,
+                 tasks: int | None = None) -> Iterator[cf.Executor | None]:
+    """The executor for `workers` / `scheduler`; None means run in-process.
+
+    Args:
+        workers: local worker processes (default: all cores); 1 runs in-process.
+        scheduler: address of a running Dask scheduler, e.g. "tcp://10.0.0.5:8786".
+        tasks: number of runs, to avoid starting idle workers.
+
+    Raises:
+        ExperimentError: both given, or the scheduler cannot be reached.
+    """
+    if workers is not None and scheduler is not None:
+        raise ExperimentError("give either workers or a Dask scheduler, not both")
+    if scheduler is not None:
+        from distributed import Client
+
+        try:
+            client = Client(scheduler, timeout="10s", set_as_default=False)
+        except (OSError, ValueError, TimeoutError) as exc:
+            raise ExperimentError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        try:
+            yield client.get_executor(pure=False)
+        finally:
+            client.close()
+        return
+    n = _cpu_count() if workers is None else workers
+    if n < 1:
+        raise ExperimentError(f"workers: must be ≥ 1, got {n}")
+    n = min(n, tasks) if tasks else n
+    if n <= 1:
+        yield None
+        return
+    # forkserver: safe with the threads a progress bar or Dask start (fork is not), and
+    # workers fork from a server that has imported gtmsim once instead of each importing it.
+    methods = multiprocessing.get_all_start_methods()
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    if ctx.get_start_method() == "forkserver":
+        ctx.set_forkserver_preload(["gtmsim.experiment"])
+    pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_ignore_sigint)
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _execute(tasks: Sequence[Task], executor: cf.Executor | None,
+             on_result: Callable[[Task, pd.DataFrame], None]) -> None:
+    """Run `tasks`, handing each result to `on_result` in this process as it completes."""
+    if executor is None:
+        for task in tasks:
+            on_result(task, run_task(task))
+        return
+    futures = {executor.submit(run_task, task): task for task in tasks}
+    try:
+        for future in cf.as_completed(futures):
+            task = futures[future]
+            try:
+                df = future.result()
+            except ModuleNotFoundError as exc:
+                raise ExperimentError(f"the workers cannot import gtmsim ({exc}); install the "
+                                      "same gtmsim version on every worker") from None
+            except Exception as exc:
+                raise RuntimeError(f"run {task.file} (seed {task.seed}) failed: "
+                                   f"{type(exc).__name__}: {exc}") from exc
+            on_result(task, df)
+    finally:
+        for future in futures:
+            future.cancel()
+
+
+# --------------------------------------------------------------------------- results folder
+
+
+def _jsonable(data: Any) -> Any:
+    return json.loads(json.dumps(data, default=str))
+
+
+def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        out = {}
+        for i, v in enumerate(data):
+            out.update(_flat(v, f"{prefix}[{i}]"))
+        return out
+    return {prefix: data}
+
+
+def _differences(stored: Mapping[str, Any], wanted: Mapping[str, Any], limit: int = 6) -> list[str]:
+    old, new = _flat(dict(stored)), _flat(dict(wanted))
+    keys = sorted(set(old) | set(new), key=lambda k: (k not in new, k))
+    lines = [f"{k}: {_short(old.get(k, '(absent)'))} in the folder, {_short(new.get(k, '(absent)'))} now"
+             for k in keys if old.get(k, "(absent)") != new.get(k, "(absent)")]
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"... and {len(lines) - limit} more"]
+    return lines
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else value
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+class _Folder:
+    """An experiment's results folder: the manifest, one file per run, the combined tables."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.runs_dir = path / RUNS_DIR
+
+    def open(self, manifest: dict[str, Any], resume: bool, tasks: Sequence[Task]) -> set[str]:
+        """Check the folder against the experiment; return the run files already finished.
+
+        Raises:
+            ExperimentError: the folder holds something else, or holds this experiment
+                and `resume` was not asked for. Nothing is written in that case.
+        """
+        identity = {k: manifest[k] for k in _IDENTITY_KEYS}
+        ours = [self.path / MANIFEST, self.path / RUNS, self.path / SUMMARY, self.runs_dir]
+        if self.path.exists() and not self.path.is_dir():
+            raise ExperimentError(f"{self.path}: exists and is not a folder")
+        mpath = self.path / MANIFEST
+        if not mpath.exists():
+            if any(p.exists() for p in ours):
+                raise ExperimentError(f"{self.path}: holds experiment files but no {MANIFEST}; "
+                                      "choose another --out or remove them")
+            self._write_manifest(manifest)
+            return set()
+        try:
+            stored = read_manifest(self.path)
+        except (OSError, ValueError) as exc:
+            raise ExperimentError(f"{mpath}: cannot read: {exc}") from None
+        stored_identity = {k: stored.get(k) for k in _IDENTITY_KEYS}
+        done = {t.file for t in tasks if (self.runs_dir / t.file).exists()}
+        if stored_identity != identity:
+            what = stored.get("kind", "something")
+            diff = "\n  ".join(_differences(stored_identity, identity))
+            advice = "--resume continues only the same experiment" if resume else \
+                "choose another --out or delete the folder"
+            raise ExperimentError(f"{self.path}: holds a different {what} experiment; {advice}. "
+                                  f"Differences:\n  {diff}")
+        if not resume:
+            state = "complete" if len(done) == len(tasks) else f"{len(done)} of {len(tasks)} runs done"
+            raise ExperimentError(f"{self.path}: already holds this experiment ({state}); "
+                                  "add --resume to continue or reuse it, or choose another --out")
+        manifest["created"] = stored.get("created", manifest["created"])
+        self._write_manifest(manifest)
+        return done
+
+    def _write_manifest(self, manifest: dict[str, Any]) -> None:
+        write_json(manifest, self.path / MANIFEST)
+
+    def store(self, task: Task, df: pd.DataFrame) -> None:
+        write_parquet(df, self.runs_dir / task.file)
+
+    def load(self, task: Task) -> pd.DataFrame:
+        return pd.read_parquet(self.runs_dir / task.file)
+
+    def finish(self, exp: Experiment, manifest: dict[str, Any]) -> None:
+        write_parquet(exp.runs, self.path / RUNS)
+        write_csv(exp.summary(), self.path / SUMMARY)
+        self._write_manifest(manifest)
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+@dataclass
+class Experiment:
+    """The result of `compare` or `sweep`.
+
+    Attributes:
+        kind: "compare" or "sweep".
+        runs: tidy table, one row per arm × replication × month: `scenario`, the varied
+            keys (sweeps), `replication`, `seed`, `month`, then the monthly metrics.
+        arms: one scenario per arm (the compared scenarios, or each grid point).
+        keys: the varied keys (empty for a comparison).
+        seed: the base seed the replication seeds were spawned from.
+        seeds: the replication seeds; replication r of every arm ran on `seeds[r]`.
+        folder: the results folder, if one was written.
+        resumed: runs read back from the folder instead of simulated.
+        elapsed_s: wall time of this call.
+    """
+
+    kind: str
+    runs: pd.DataFrame
+    arms: list[Scenario]
+    keys: tuple[str, ...]
+    seed: int
+    seeds: list[int]
+    folder: Path | None = None
+    resumed: int = 0
+    elapsed_s: float = 0.0
+
+    @property
+    def arm_columns(self) -> list[str]:
+        """Columns identifying an arm: `scenario` and the varied keys."""
+        return ["scenario", *self.keys]
+
+    def outcomes(self) -> pd.DataFrame:
+        """One row per arm × replication: identity columns and each key outcome (`OUTCOMES`)."""
+        ids = [*self.arm_columns, "replication", "seed"]
+        rows = []
+        for key, run in self.runs.groupby(ids, sort=False, dropna=False):
+            run = run.sort_values("month")
+            rows.append({**dict(zip(ids, key, strict=True)),
+                         **{o.name: o.reduce(run) for o in OUTCOMES}})
+        return pd.DataFrame(rows, columns=[*ids, *(o.name for o in OUTCOMES)])
+
+    def summary(self, confidence: float = 0.95) -> pd.DataFrame:
+        """Per arm and key outcome: mean with a t interval, and the paired difference
+        from the first arm (common random numbers).
+
+        Columns: the arm columns, `outcome`, `n` (replications with a value), `mean`,
+        `ci_low`, `ci_high`; then against the first arm, over replications where both
+        have a value: `diff` (mean paired difference), `diff_ci_low`, `diff_ci_high`
+        (paired-t), `diff_pct` (diff / the first arm's mean, %), `ahead` (share of
+        replications in which this arm does better, by the outcome's direction). The
+        first arm's difference columns are empty.
+        """
+        per_run = self.outcomes()
+        arm_cols = self.arm_columns
+        arms = [g for _, g in per_run.groupby(arm_cols, sort=False, dropna=False)]
+        ref = arms[0].set_index("replication")
+        rows = []
+        for arm in arms:
+            this = arm.set_index("replication")
+            ident = {c: arm[c].iloc[0] for c in arm_cols}
+            for o in OUTCOMES:
+                x = this[o.name].to_numpy(dtype=float)
+                mean, lo, hi = _t_interval(x, confidence)
+                row = {**ident, "outcome": o.name, "n": int(np.count_nonzero(~np.isnan(x))),
+                       "mean": mean, "ci_low": lo, "ci_high": hi,
+                       "diff": np.nan, "diff_ci_low": np.nan, "diff_ci_high": np.nan,
+                       "diff_pct": np.nan, "ahead": np.nan}
+                if arm is not arms[0]:
+                    a, b = this[o.name].align(ref[o.name], join="inner")
+                    both = (a.notna() & b.notna()).to_numpy()
+                    d = (a - b).to_numpy(dtype=float)[both]
+                    if len(d):
+                        dmean, dlo, dhi = _t_interval(d, confidence)
+                        base = float(b.to_numpy(dtype=float)[both].mean())
+                        row.update(diff=dmean, diff_ci_low=dlo, diff_ci_high=dhi,
+                                   diff_pct=100 * dmean / base if base else np.nan,
+                                   ahead=float(np.mean(d * o.better > 0)))
+                rows.append(row)
+        return pd.DataFrame(rows)
+
+
+def _overridden(scenario: Scenario | str | Path,
+                overrides: Mapping[str, Any] | Sequence[str] | None) -> Scenario:
+    if isinstance(scenario, Scenario):
+        if not overrides:
+            return scenario
+        if not isinstance(overrides, Mapping):
+            from gtmsim.scenario import parse_override
+
+            overrides = dict(parse_override(s) for s in overrides)
+        return with_changes(scenario, overrides, "--set")
+    return load_scenario(scenario, overrides)
+
+
+def _file_stem(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "scenario"
+
+
+def _build_tasks(arms: list[Scenario], points: list[dict[str, Any]], seeds: list[int],
+                 months: int | None, sweep_name: str | None) -> list[Task]:
+    tasks = []
+    for a, (sc, point) in enumerate(zip(arms, points, strict=True)):
+        stem = _file_stem(sc.name) + (f"__v{a:03d}" if sweep_name is not None else "")
+        for r, s in enumerate(seeds):
+            tasks.append(Task(arm=a, scenario=sc, point=tuple(point.items()), replication=r,
+                              seed=s, months=months or sc.months, file=f"{stem}__r{r:04d}.parquet"))
+    return tasks
+
+
+def _run(kind: str, arms: list[Scenario], points: list[dict[str, Any]], *, reps: int,
+         seed: int | None, months: int | None, identity_extra: dict[str, Any],
+         overrides: Any, workers: int | None, scheduler: str | None,
+         executor: cf.Executor | None, out: str | Path | None, resume: bool,
+         progress: Callable[[int, int], None] | None,
+         command: Sequence[str] | None) -> Experiment:
+    start = time.perf_counter()
+    if reps < 1:
+        raise ExperimentError(f"reps: must be ≥ 1, got {reps}")
+    base = arms[0].seed if seed is None else int(seed)
+    if base < 0:
+        raise ExperimentError(f"seed: must be ≥ 0, got {base}")
+    seeds = replication_seeds(base, reps)
+    keys = tuple(points[0]) if points else ()
+    tasks = _build_tasks(arms, points, seeds, months,
+                         arms[0].name if kind == "sweep" else None)
+    total = len(tasks)
+    manifest = _jsonable({
+        "kind": kind,
+        "scenarios": ([a.to_dict() for a in arms] if kind == "compare" else [arms[0].to_dict()]),
+        **identity_extra,
+        "reps": reps,
+        "seed": base,
+        "seeds": seeds,
+        "months": months,
+        "overrides": overrides if isinstance(overrides, Mapping) else list(overrides or []),
+        "outcomes": {o.name: o.description for o in OUTCOMES},
+        "versions": versions(),
+        "command": list(command) if command is not None else list(sys.argv),
+        "options": {"workers": workers, "scheduler": scheduler},
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "complete": False,
+        "runs_total": total,
+        "files": [RUNS, SUMMARY, MANIFEST, f"{RUNS_DIR}/"],
+    })
+    folder = _Folder(Path(out)) if out is not None else None
+    finished = folder.open(manifest, resume, tasks) if folder else set()
+
+    frames: dict[str, pd.DataFrame] = {}
+    for task in tasks:
+        if task.file in finished:
+            frames[task.file] = folder.load(task)  # type: ignore[union-attr]
+    resumed = len(frames)
+    if progress:
+        progress(resumed, total)
+
+    def done(task: Task, df: pd.DataFrame) -> None:
+        if folder:
+            folder.store(task, df)
+        frames[task.file] = df
+        if progress:
+            progress(len(frames), total)
+
+    todo = [t for t in tasks if t.file not in finished]
+    if executor is not None:
+        _execute(todo, executor, done)
+    elif todo:
+        with executor_for(workers, scheduler, tasks=len(todo)) as ex:
+            _execute(todo, ex, done)
+
+    runs = pd.concat([frames[t.file] for t in tasks], ignore_index=True)
+    exp = Experiment(kind=kind, runs=runs, arms=arms, keys=keys, seed=base, seeds=seeds,
+                     folder=folder.path if folder else None, resumed=resumed,
+                     elapsed_s=time.perf_counter() - start)
+    if folder:
+        manifest.update(complete=True, runs_done=total,
+                        finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                        elapsed_s=round(exp.elapsed_s, 3), resumed=resumed)
+        folder.finish(exp, manifest)
+    return exp
+
+
+def compare(
+    scenarios: Sequence[Scenario | str | Path],
+    *,
+    reps: int = 10,
+    seed: int | None = None,
+    months: int | None = None,
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    executor: cf.Executor | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    command: Sequence[str] | None = None,
+) -> Experiment:
+    """Run scenarios on common random numbers and compare them with the first.
+
+    Args:
+        scenarios: `Scenario`s, files or shipped names; the first is the reference.
+        reps: replications per scenario.
+        seed: base seed for the replication seeds (default: the first scenario's seed).
+        months: months to simulate (default: the scenarios' own, which must agree).
+        overrides: dotted keys set on every scenario (as for `load_scenario`).
+        workers: local worker processes (default: all cores); 1 runs in-process.
+        scheduler: a Dask scheduler address, e.g. "tcp://10.0.0.5:8786".
+        executor: a `concurrent.futures.Executor` you own (overrides workers/scheduler),
+            e.g. `distributed.Client(...).get_executor()`.
+        out: results folder; each finished run is stored there as it completes.
+        resume: continue the same experiment in `out`, skipping finished runs.
+        progress: called as `progress(done, total)` after each run (and once at start).
+        command: recorded in the manifest (default: `sys.argv`).
+
+    Raises:
+        ScenarioError: a scenario or override is invalid.
+        ExperimentError: bad options, a conflicting folder, an unreachable scheduler.
+    """
+    if not scenarios:
+        raise ExperimentError("compare: give at least one scenario")
+    problems: list[str] = []
+    arms: list[Scenario] = []
+    for s in scenarios:
+        try:
+            arms.append(_overridden(s, overrides))
+        except ScenarioError as exc:
+            problems.extend(p for p in exc.problems if p not in problems)
+    if problems:
+        raise ScenarioError(problems)
+    names = [a.name for a in arms]
+    stems = [_file_stem(n) for n in names]
+    if len(set(stems)) < len(stems):
+        dup = next(n for n, st in zip(names, stems, strict=True) if stems.count(st) > 1)
+        raise ExperimentError(f"compare: two scenarios are named '{dup}'; give each a "
+                              "different `name` in its file")
+    if months is None and len({a.months for a in arms}) > 1:
+        got = ", ".join(f"{a.name}: {a.months}" for a in arms)
+        raise ExperimentError(f"compare: the scenarios run for different months ({got}); "
+                              "pass months (--months) to compare them over the same horizon")
+    return _run("compare", arms, [{} for _ in arms], reps=reps, seed=seed, months=months,
+                identity_extra={"vary": None}, overrides=overrides, workers=workers,
+                scheduler=scheduler, executor=executor, out=out, resume=resume,
+                progress=progress, command=command)
+
+
+def sweep(
+    scenario: Scenario | str | Path,
+    vary: Mapping[str, Sequence[Any]],
+    *,
+    reps: int = 10,
+    seed: int | None = None,
+    months: int | None = None,
+    overrides: Mapping[str, Any] | Sequence[str] | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
+    executor: cf.Executor | None = None,
+    out: str | Path | None = None,
+    resume: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+    command: Sequence[str] | None = None,
+) -> Experiment:
+    """Run the full grid of `vary` × replications on common random numbers.
+
+    Args:
+        scenario: a `Scenario`, file or shipped name.
+        vary: dotted key -> values, e.g. `{"sales.reps": [4, 6, 8]}`; see `parse_vary`.
+            Grid points are compared with the first (every key at its first value).
+        reps, seed, months, overrides, workers, scheduler, executor, out, resume,
+        progress, command: as for `compare`.
+
+    Raises:
+        ScenarioError: an unknown key or a wrong-typed value, naming the key.
+        ExperimentError: as for `compare`.
+    """
+    if not vary or any(len(v) == 0 for v in vary.values()):
+        raise ExperimentError("sweep: give at least one key with at least one value")
+    if "seed" in vary:
+        raise ScenarioError(["--vary seed: replications set the seeds; use reps and seed instead"])
+    base = _overridden(scenario, overrides)
+    points = grid_points(vary)
+    arms, problems = [], []
+    for point in points:
+        try:
+            arms.append(with_changes(base, point, "--vary"))
+        except ScenarioError as exc:
+            problems.extend(p for p in exc.problems if p not in problems)
+    if problems:
+        raise ScenarioError(problems)
+    return _run("sweep", arms, points, reps=reps, seed=seed, months=months,
+                identity_extra={"vary": {k: list(v) for k, v in vary.items()}},
+                overrides=overrides, workers=workers, scheduler=scheduler, executor=executor,
+                out=out, resume=resume, progress=progress, command=command)
+
+
+def read_experiment(folder: str | Path) -> Experiment:
+    """An experiment read back from its results folder (for notebooks and reports)."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    if manifest.get("kind") not in ("compare", "sweep"):
+        raise ExperimentError(f"{folder}: not a compare or sweep results folder")
+    runs = pd.read_parquet(folder / RUNS)
+    scenarios = [scenario_from_dict(d, str(folder / MANIFEST)) for d in manifest["scenarios"]]
+    keys = tuple(manifest["vary"] or ())
+    if keys:
+        arms = [with_changes(scenarios[0], p, "--vary") for p in grid_points(manifest["vary"])]
+    else:
+        arms = scenarios
+    return Experiment(kind=manifest["kind"], runs=runs, arms=arms, keys=keys,
+                      seed=manifest["seed"], seeds=manifest["seeds"], folder=folder)
+
+
+__all__ = [
+    "COLUMNS",
+    "IDENTITY",
+    "OUTCOMES",
+    "Experiment",
+    "ExperimentError",
+    "Outcome",
+    "Task",
+    "compare",
+    "executor_for",
+    "grid_points",
+    "parse_vary",
+    "read_experiment",
+    "replication_seeds",
+    "run_task",
+    "sweep",
+]
