@@ -324,6 +324,7 @@ def _merge(base: dict, child: dict, origins: dict[str, str], source: str, prefix
 
 
 def _mark(origins: dict[str, str], dotted: str, value: Any, source: str) -> None:
+    origins.pop(dotted, None)  # re-insert, so that later sources come last
     origins[dotted] = source
     if isinstance(value, dict):
         for k, v in value.items():
@@ -391,6 +392,10 @@ def _validate(data: dict, origins: dict[str, str], default_source: str) -> Scena
 
 
 def _source_of(dotted: str, origins: dict[str, str], default: str) -> str:
+    """The file (or --set) that last set `dotted` or anything inside it."""
+    inside = [src for k, src in origins.items() if k == dotted or k.startswith(dotted + ".")]
+    if inside:
+        return inside[-1]
     key = dotted
     while key:
         if key in origins:
@@ -428,8 +433,6 @@ def _semantic_problems(s: Scenario, origins: dict[str, str], default_source: str
             found.append(("sales.segments", f"unknown segment '{seg}'; expected one of {', '.join(names)}"))
     base = s.to_dict()
     for i, change in enumerate(s.timeline):
-        if change.month > s.months:
-            found.append((f"timeline[{i}].month", f"must be ≤ months ({s.months}), got {change.month}"))
         for key, value in change.set.items():
             where = f"timeline[{i}].set.{key}"
             section = key.split(".", 1)[0]

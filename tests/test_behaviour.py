@@ -1,0 +1,64 @@
+"""What the shipped scenarios must show at full size, as consequences of the mechanisms.
+
+These run the default-size market for 24 months on a few common seeds (~1 s a run).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gtmsim import load_scenario, simulate
+
+SEEDS = range(4)
+pytestmark = pytest.mark.slow
+
+
+def runs(name: str):
+    scenario = load_scenario(name)
+    return [simulate(scenario, seed=s, keep_model=False).monthly for s in SEEDS]
+
+
+@pytest.fixture(scope="module")
+def baseline():
+    return runs("baseline")
+
+
+def test_aligned_beats_siloed_on_bookings_on_every_common_seed():
+    siloed = [m["cumulative_bookings"].iloc[-1] for m in runs("siloed")]
+    aligned = [m["cumulative_bookings"].iloc[-1] for m in runs("aligned")]
+    assert all(a > s for a, s in zip(aligned, siloed)), (aligned, siloed)
+    assert np.mean(aligned) > 1.2 * np.mean(siloed)
+
+
+def test_baseline_conversions_fall_in_published_b2b_ranges(baseline):
+    leads = sum(m["new_leads"].sum() for m in baseline)
+    opps = sum(m["new_opportunities"].sum() for m in baseline)
+    wins = sum(m["wins"].sum() for m in baseline)
+    losses = sum(m["losses"].sum() for m in baseline)
+    assert 0.13 <= opps / leads <= 0.50, opps / leads
+    assert 0.15 <= wins / (wins + losses) <= 0.30, wins / (wins + losses)
+
+
+def test_more_marketing_with_the_same_reps_builds_a_queue_of_decaying_leads(baseline):
+    more = runs("more_marketing")
+    for base, m in zip(baseline, more):
+        # The queue and the wait grow through the run, and the baseline's do not.
+        assert m["leads"].iloc[-6:].mean() > 3 * m["leads"].iloc[:6].mean()
+        assert m["leads"].iloc[-6:].mean() > 3 * base["leads"].iloc[-6:].mean()
+        assert m["lead_response_days_median"].iloc[-6:].mean() > 3 * base[
+            "lead_response_days_median"].iloc[-6:].mean()
+    # Twice the spend buys far less than twice the bookings: leads went stale in the queue.
+    ratio = np.mean([m["cumulative_bookings"].iloc[-1] for m in more]) / np.mean(
+        [b["cumulative_bookings"].iloc[-1] for b in baseline])
+    assert ratio < 1.3, ratio
+    l2o_more = sum(m["new_opportunities"].sum() for m in more) / sum(m["new_leads"].sum() for m in more)
+    l2o_base = sum(b["new_opportunities"].sum() for b in baseline) / sum(
+        b["new_leads"].sum() for b in baseline)
+    assert l2o_more < 0.75 * l2o_base
+
+
+def test_more_reps_with_the_same_marketing_books_more(baseline):
+    more = runs("more_reps")
+    assert np.mean([m["cumulative_bookings"].iloc[-1] for m in more]) > 1.15 * np.mean(
+        [b["cumulative_bookings"].iloc[-1] for b in baseline])
