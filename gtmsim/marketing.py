@@ -28,6 +28,7 @@ from gtmsim.scenario import Program
 if TYPE_CHECKING:
     from gtmsim.model import GTMModel
 
+# ASSUMPTION: a month is 30 days; budgets, churn and reports are monthly, the model steps daily.
 DAYS_PER_MONTH = 30
 
 
@@ -50,6 +51,8 @@ def hill(x: np.ndarray | float, half: float, slope: float) -> np.ndarray | float
 
 def monthly_reach(effective_spend: float, cfg: Program, audience: float) -> float:
     """Prospect touches a month: the adstock buys touches, saturating over the audience."""
+    # ASSUMPTION: Hill saturation on touches bought per member of the audience; at low spend
+    # one touch costs `cost_per_reach`, and a program never reaches more than its audience a month.
     if audience <= 0 or effective_spend <= 0:
         return 0.0
     bought = effective_spend / cfg.cost_per_reach

@@ -268,6 +268,8 @@ class GTMModel(mesa.Model):
         targets = p.contacts(speakers, rng)
         from_customer = p.stage[speakers] == CUSTOMER
         speaker_trust = np.where(from_customer, 1.0, p.trust_now(speakers, day))
+        # ASSUMPTION: a talk always makes an unaware listener aware (Bass imitation, q per month)
+        # and passes on a share of the speaker's trust (customers count as fully trusting).
         hearing = np.unique(targets)
         newly = hearing[p.stage[hearing] == UNAWARE]
         p.move(newly, AWARE, day)
@@ -330,6 +332,7 @@ class GTMModel(mesa.Model):
         if rate <= 0 or p.counts[CUSTOMER] == 0:
             return
         customers = np.flatnonzero(p.stage == CUSTOMER)
+        # ASSUMPTION: churned customers return to `aware` with their trust, open to win back.
         gone = customers[self.streams["market"].random(len(customers)) < rate]
         self.tally.churned += len(gone)
         p.move(gone, AWARE, self.day)

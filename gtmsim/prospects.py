@@ -138,6 +138,8 @@ class Prospects:
         return self.in_market_until[idx] > day
 
     def go_dormant(self, idx: np.ndarray, day: int) -> None:
+        """Out of reach for `dormant_days`: no touches, talks or buying windows count."""
+        # ASSUMPTION: dormant prospects ignore marketing and word of mouth until they wake.
         self.move(idx, DORMANT, day)
         self.owner[idx] = -1
         self._dormant.append((day + int(self.market.dormant_days), idx.copy()))
@@ -179,7 +181,8 @@ class Prospects:
                 if pick.any():
                     target[pick] = ix[rng.integers(0, len(ix), size=int(pick.sum()))]
             return target
-        # small_world: a fixed Watts–Strogatz-style graph computed on the fly. Each
+        # ASSUMPTION: small_world is a fixed, directed Watts–Strogatz-style graph computed on
+        # the fly (no adjacency stored, so it costs no memory at 10^6 prospects). Each
         # prospect i has `degree` ties to ring neighbours i±1..±degree/2; a share
         # `rewire` of ties is redirected to a fixed random prospect (hash of the tie).
         slot = rng.integers(0, net.degree, size=k)

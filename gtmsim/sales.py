@@ -132,6 +132,8 @@ class LeadDesk:
             waited = day - p.lead_day[idx]
             window_end = p.in_market_until[idx]
             was_in_market = window_end > p.lead_day[idx]
+            # ASSUMPTION: a waiting lead goes cold when its buying window closes (it bought
+            # elsewhere) or when it has waited longer than `lead_patience_days`.
             cold = (waited > m.config.market.lead_patience_days) | (was_in_market & (window_end <= day))
             if which == "queue" and m.levers.sla_days > 0:
                 late = ~cold & (day - self.queued_day > m.levers.sla_days)

@@ -58,7 +58,7 @@ class Market(_Strict):
     buying_window_days: float = Field(90, gt=0)
     inbound_propensity: float = Field(0.5, ge=0, le=1)
     trust_half_life_days: float = Field(120, gt=0)
-    word_of_mouth: float = Field(0.2, ge=0, le=30, description="talks per spreader per month")
+    word_of_mouth: float = Field(0.08, ge=0, le=30, description="talks per spreader per month")
     referral_weight: float = Field(3.0, ge=0, description="customers talk this many times more")
     referral_trust: float = Field(0.15, ge=0, le=1, description="trust gain from a customer's talk")
     network: Network = Network()
@@ -105,7 +105,7 @@ class Sales(_Strict):
     """The sales team."""
 
     reps: int = Field(4, ge=0, le=100_000)
-    deal_capacity: int = Field(15, ge=1, description="open opportunities per rep")
+    deal_capacity: int = Field(12, ge=1, description="open opportunities per rep")
     touches_per_day: float = Field(8.0, gt=0)
     touches_per_lead: float = Field(4.0, gt=0, description="touches a first response and qualification take")
     deal_touches_per_day: float = Field(0.25, ge=0, description="rep time one open deal takes")
@@ -258,6 +258,24 @@ def _dotted(loc: Iterable[Any]) -> str:
 
 
 # --------------------------------------------------------------------------- loading
+
+
+def schema_keys(model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
+    """Every dotted key a scenario file can set (NAME stands for a segment or program name)."""
+    model = model or Scenario
+    keys = []
+    for name, field in model.model_fields.items():
+        key = f"{prefix}{name}"
+        ann = field.annotation
+        inner = getattr(ann, "__args__", ())
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys += schema_keys(ann, key + ".")
+        elif inner and isinstance(inner[-1], type) and issubclass(inner[-1], BaseModel):
+            sub = "[]." if getattr(ann, "__origin__", None) is list else ".NAME."
+            keys += schema_keys(inner[-1], key + sub)
+        else:
+            keys.append(key)
+    return keys
 
 
 def shipped_dir() -> Path:
