@@ -29,6 +29,7 @@ from gtmsim.prospects import (
     LEAD,
     OPPORTUNITY,
     SRC_INBOUND,
+    SOURCES,
     SRC_REFERRAL,
     UNAWARE,
     ProspectView,
@@ -39,6 +40,34 @@ from gtmsim.scenario import Scenario, with_changes
 
 STREAMS = ("market", "marketing", "wom", "inbound", "sales", "team")
 FEEDBACK_MONTHS = 3
+
+
+class EventLog:
+    """Per-lead and per-deal records (leads are few, so this stays small at any market size).
+
+    `frame("leads")`: each lead created (day, prospect, segment, source);
+    `frame("responses")`: each first response (waited_days, in_market, qualified, rep);
+    `frame("deals")`: each deal decided (opened_day, day closed, won, value, rep).
+    """
+
+    def __init__(self, segment_names: tuple[str, ...]):
+        self.segment_names = segment_names
+        self._parts: dict[str, list[dict[str, np.ndarray]]] = {"leads": [], "responses": [], "deals": []}
+
+    def record(self, kind: str, **columns: Any) -> None:
+        n = len(columns["prospect"])
+        if n:
+            self._parts[kind].append({k: np.broadcast_to(v, n).copy() for k, v in columns.items()})
+
+    def frame(self, kind: str) -> pd.DataFrame:
+        parts = self._parts[kind]
+        if not parts:
+            return pd.DataFrame()
+        df = pd.DataFrame({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+        df["segment"] = pd.Categorical.from_codes(df["segment"], categories=list(self.segment_names))
+        if "source" in df:
+            df["source"] = [SOURCES[s] for s in df["source"]]
+        return df
 
 
 class Tally:
@@ -108,6 +137,7 @@ class GTMModel(mesa.Model):
         self.prospects = Prospects(scenario.market, market_rng, int(market_rng.integers(2**62)))
         self.mean_fit = float(self.prospects.fit.mean())
         self.tally = Tally(len(scenario.market.segments))
+        self.log = EventLog(self.prospects.segment_names)
         self.desk = LeadDesk(self)
         self.rep_by_id: dict[int, SalesRep] = {}
         self.programs: dict[str, MarketingProgram] = {}

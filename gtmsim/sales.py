@@ -105,6 +105,8 @@ class LeadDesk:
         p.lead_day[idx] = m.day
         p.source[idx] = source
         m.tally.add_leads(p.segment[idx])
+        m.log.record("leads", day=m.day, prospect=idx, segment=p.segment[idx],
+                     source=np.full(len(idx), source, dtype=np.int8))
         if not outbound:
             self.pending = np.concatenate([self.pending, idx])
         return idx
@@ -182,12 +184,15 @@ class LeadDesk:
         day = m.day
         waited = day - p.lead_day[idx]
         m.tally.response_days.extend(waited.tolist())
-        ready = np.where(p.in_market(idx, day), mk.qualify_rate, mk.unready_qualify)
+        in_market = p.in_market(idx, day)
+        ready = np.where(in_market, mk.qualify_rate, mk.unready_qualify)
         # ASSUMPTION: qualification scales with fit (0.5 + fit) and rep skill, decays with waiting.
         chance = ready * (0.5 + p.fit[idx]) * rep.skill * response_decay(
             waited, mk.response_decay_days, mk.response_decay_power
         )
         ok = m.streams["sales"].random(len(idx)) < np.clip(chance, 0, 1)
+        m.log.record("responses", day=day, prospect=idx, segment=p.segment[idx], waited_days=waited,
+                     in_market=in_market, qualified=ok, rep=rep.unique_id)
         self.open_deals(idx[ok], rep)
         m.release(idx[~ok], "dropped", worked=True)
 
@@ -223,6 +228,8 @@ class LeadDesk:
             m.levers.enablement,
         )
         won = m.streams["sales"].random(len(idx)) < chance
+        m.log.record("deals", day=m.day, prospect=idx, segment=p.segment[idx],
+                     opened_day=p.stage_day[idx], won=won, value=p.deal_value[idx], rep=owners)
         for o, n in zip(*np.unique(owners, return_counts=True)):
             if int(o) in m.rep_by_id:
                 m.rep_by_id[int(o)].open_deals -= int(n)

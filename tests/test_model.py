@@ -173,6 +173,11 @@ def test_one_rep_with_capacity_one_works_one_lead_and_the_others_go_cold():
     assert row["leads_decayed"] == 2 and row["leads_unworked"] == 2
     assert row["bookings"] == pytest.approx(p.deal_value[p.stage == CUSTOMER].sum())
     assert row["lead_response_days_median"] == 0
+    # The event log tells the same story lead by lead.
+    leads, responses, deals = (model.log.frame(k) for k in ("leads", "responses", "deals"))
+    assert len(leads) == 3 and set(leads["source"]) == {"inbound"}
+    assert responses[["waited_days", "qualified"]].values.tolist() == [[0, True]]
+    assert deals[["opened_day", "day", "won"]].values.tolist() == [[0, 10, True]]
 
 
 def test_with_capacity_three_all_three_leads_are_worked_the_same_day():
