@@ -31,6 +31,7 @@ from gtmsim.prospects import (
     SRC_INBOUND,
     SOURCES,
     SRC_REFERRAL,
+    STAGES,
     UNAWARE,
     ProspectView,
     Prospects,
@@ -209,6 +210,12 @@ class GTMModel(mesa.Model):
     def prospect(self, i: int) -> ProspectView:
         """A read-only view of prospect `i`."""
         return ProspectView.of(self.prospects, i, self.day)
+
+    def ids(self, stage: str) -> np.ndarray:
+        """Ids of the prospects now at `stage` ("unaware", "aware", "lead", …)."""
+        if stage not in STAGES:
+            raise ValueError(f"stage must be one of {', '.join(STAGES)}, got {stage!r}")
+        return np.flatnonzero(self.prospects.stage == STAGES.index(stage))
 
     def _feedback_weights(self, feedback: float) -> np.ndarray:
         """Multipliers on segment targeting from closed-loop feedback (1 = no change)."""

@@ -81,6 +81,9 @@ def test_prospect_view_reads_one_prospect():
     assert 0 <= view.fit <= 1 and 0 <= view.trust <= 1
     with pytest.raises(IndexError):
         model.prospect(10**9)
+    aware = model.ids("aware")
+    assert len(aware) == model.prospects.counts[AWARE]
+    assert all(model.prospect(int(i)).stage == "aware" for i in aware[:5])
 
 
 def test_marketing_programs_and_reps_are_mesa_agents():
