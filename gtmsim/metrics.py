@@ -44,6 +44,8 @@ _ROWS = [
     ("cumulative_bookings", "Cumulative bookings", "$", "money", "bookings since the start"),
     ("lead_response_days_median", "Median lead response", "days", "time",
      "median days from a lead's creation to a rep's first response, for leads worked that month"),
+    ("lead_response_days_p90", "Lead response, 90th percentile", "days", "time",
+     "90th percentile of days from a lead's creation to a rep's first response, that month"),
     ("queue_wait_days_mean", "Mean queue wait", "days", "time",
      "mean days the leads waiting at month end have waited"),
     ("win_rate", "Win rate", "fraction", "rate", "wins / (wins + losses) in the month"),

@@ -408,6 +408,9 @@ class GTMModel(mesa.Model):
             "lead_response_days_median": (
                 float(np.median(t.response_days)) if t.response_days else float("nan")
             ),
+            "lead_response_days_p90": (
+                float(np.percentile(t.response_days, 90)) if t.response_days else float("nan")
+            ),
             "queue_wait_days_mean": (
                 float(np.mean(self.day - p.lead_day[waiting])) if len(waiting) else float("nan")
             ),

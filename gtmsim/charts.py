@@ -1,0 +1,263 @@
+"""Charts of results: each `plot_*(data, *, ax=None) -> Axes`, never shown or saved here.
+
+Every function takes the tidy runs table of a results folder (one row per scenario ×
+replication × month, as written by `run`, `compare` and `sweep`) and draws on the
+given Axes (a new figure when none). One colour per scenario across every chart, in
+the order scenarios first appear; labels and units come from `gtmsim.metrics`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import matplotlib
+import matplotlib.patches
+import matplotlib.pyplot as plt
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from scipy import stats
+
+from gtmsim.metrics import METRICS, label
+
+PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
+           "#17becf", "#7f7f7f", "#bcbd22")
+STAGE_COLUMNS = ("aware", "leads", "opportunities", "customers", "dormant")
+SLIDE = (13.33, 7.5)  # 16:9 inches
+
+# Where leads went, in stacking order, computed from monthly flows and final stocks.
+LEAD_FATES = ("won", "lost", "disqualified", "decayed while waiting", "returned unworked",
+              "still open")
+
+
+def scenarios(runs: pd.DataFrame) -> list[str]:
+    """Scenario names in the order they first appear (the colour order)."""
+    return list(dict.fromkeys(runs["scenario"]))
+
+
+def colours(runs: pd.DataFrame) -> dict[str, str]:
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(scenarios(runs))}
+
+
+def _axes(ax: Axes | None, size: tuple[float, float] = (8, 4.5)) -> Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=size, layout="constrained")
+    return ax
+
+
+def _band(runs: pd.DataFrame, column: str, level: float = 0.90) -> pd.DataFrame:
+    """Per scenario and month: mean and the central `level` band across replications."""
+    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
+    g = runs.groupby(["scenario", "month"], sort=False)[column]
+    return pd.DataFrame({"mean": g.mean(), "lo": g.quantile(lo), "hi": g.quantile(hi)}).reset_index()
+
+
+def _money(ax: Axes, axis: str = "y") -> None:
+    fmt = matplotlib.ticker.FuncFormatter(lambda v, _: _short_money(v))
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
+
+
+def _short_money(v: float) -> str:
+    for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= size:
+            return f"${v / size:.3g}{suffix}"
+    return f"${v:.0f}"
+
+
+def _finish(ax: Axes, title: str, legend: bool = True) -> Axes:
+    ax.set_title(title, loc="left", fontsize=13, fontweight="bold")
+    ax.grid(alpha=0.3)
+    ax.spines[["top", "right"]].set_visible(False)
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend(frameon=False)
+    return ax
+
+
+def plot_funnel(runs: pd.DataFrame, *, scenario: str | None = None, ax: Axes | None = None) -> Axes:
+    """Stock by stage over time for one scenario (mean over replications), log scale so the
+    narrow lower stages stay readable next to the wide top of the funnel."""
+    ax = _axes(ax)
+    name = scenario or scenarios(runs)[0]
+    one = runs[runs["scenario"] == name].groupby("month")[list(STAGE_COLUMNS)].mean()
+    stage_colours = ["#6baed6", "#fd8d3c", "#e6550d", "#31a354", "#969696"]
+    for column, colour in zip(STAGE_COLUMNS, stage_colours):
+        ax.plot(one.index, one[column].clip(lower=0.5), color=colour, lw=2.5,
+                label=METRICS[column].label)
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_xlabel(label("month", unit=False))
+    ax.set_ylabel("Prospects at month end (log scale)")
+    return _finish(ax, f"Funnel over time: {name}")
+
+
+def plot_bookings(runs: pd.DataFrame, *, ax: Axes | None = None, level: float = 0.90) -> Axes:
+    """Cumulative bookings per scenario: mean line and a `level` band across replications."""
+    ax = _axes(ax)
+    band = _band(runs, "cumulative_bookings", level)
+    for name, colour in colours(runs).items():
+        b = band[band["scenario"] == name]
+        ax.plot(b["month"], b["mean"], color=colour, lw=2.5, label=name)
+        ax.fill_between(b["month"], b["lo"], b["hi"], color=colour, alpha=0.18, lw=0)
+    ax.set_xlabel(label("month", unit=False))
+    ax.set_ylabel(label("cumulative_bookings"))
+    _money(ax)
+    reps = runs.groupby("scenario")["replication"].nunique().max()
+    return _finish(ax, f"Cumulative bookings (line: mean; band: {level:.0%} of {reps} replications)")
+
+
+def lead_fates(runs: pd.DataFrame) -> pd.DataFrame:
+    """Where leads went, per scenario: mean count per replication over the run."""
+    last = runs["month"] == runs.groupby(["scenario", "replication"])["month"].transform("max")
+    totals = runs.groupby(["scenario", "replication"], sort=False)[
+        ["wins", "losses", "leads_dropped", "leads_decayed", "leads_unworked"]].sum()
+    final = runs[last].set_index(["scenario", "replication"])[["leads", "opportunities"]]
+    returned = totals["leads_unworked"] - totals["leads_decayed"]
+    fates = pd.DataFrame({
+        "won": totals["wins"],
+        "lost": totals["losses"],
+        "disqualified": totals["leads_dropped"] - returned,
+        "decayed while waiting": totals["leads_decayed"],
+        "returned unworked": returned,
+        "still open": final["leads"] + final["opportunities"],
+    })
+    return fates.groupby(level="scenario", sort=False).mean()
+
+
+def plot_lead_outcomes(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Where leads went per scenario: won, lost, disqualified, decayed, returned, open."""
+    ax = _axes(ax)
+    fates = lead_fates(runs)
+    colors = ["#2ca02c", "#d62728", "#9e9e9e", "#ff7f0e", "#fdd0a2", "#6baed6"]
+    left = np.zeros(len(fates))
+    for fate, colour in zip(LEAD_FATES, colors):
+        ax.barh(fates.index, fates[fate], left=left, color=colour, label=fate)
+        left += fates[fate].to_numpy()
+    ax.invert_yaxis()
+    ax.set_xlabel("Leads over the run (mean per replication)")
+    ax.legend(frameon=False, ncols=3, loc="upper center", bbox_to_anchor=(0.5, -0.15))
+    return _finish(ax, "Where the leads went", legend=False)
+
+
+def plot_response_times(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Distribution over months and replications of the monthly median and 90th percentile
+    lead response time, per scenario."""
+    ax = _axes(ax)
+    names = scenarios(runs)
+    cols = colours(runs)
+    for k, (column, hatch) in enumerate((("lead_response_days_median", ""),
+                                         ("lead_response_days_p90", "//"))):
+        data = [runs.loc[runs["scenario"] == n, column].dropna().to_numpy() for n in names]
+        pos = np.arange(len(names)) * 3 + k
+        parts = ax.boxplot(data, positions=pos, widths=0.8, patch_artist=True, showfliers=False)
+        for patch, n in zip(parts["boxes"], names):
+            patch.set(facecolor=cols[n], alpha=0.6, hatch=hatch)
+    ax.set_xticks(np.arange(len(names)) * 3 + 0.5, names)
+    ax.set_ylabel("Days from lead to first response")
+    ax.legend(handles=[matplotlib.patches.Patch(facecolor="white", edgecolor="black", label="monthly median"),
+                       matplotlib.patches.Patch(facecolor="white", edgecolor="black", hatch="//",
+                                                label="monthly 90th percentile")], frameon=False)
+    return _finish(ax, "Lead response time", legend=False)
+
+
+def plot_utilization(runs: pd.DataFrame, *, ax: Axes | None = None, level: float = 0.90) -> Axes:
+    """Rep utilisation (share of open-deal capacity in use) over time per scenario."""
+    ax = _axes(ax)
+    band = _band(runs, "rep_utilization", level)
+    for name, colour in colours(runs).items():
+        b = band[band["scenario"] == name]
+        ax.plot(b["month"], b["mean"], color=colour, lw=2.5, label=name)
+        ax.fill_between(b["month"], b["lo"], b["hi"], color=colour, alpha=0.15, lw=0)
+    ax.set_ylim(0, 1.05)
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_xlabel(label("month", unit=False))
+    ax.set_ylabel(label("rep_utilization"))
+    return _finish(ax, "Rep utilisation")
+
+
+def unit_economics(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
+    """Per scenario: CAC over the run and payback months, with t intervals over replications.
+
+    CAC = (marketing spend + sales cost) / wins over the run; payback = CAC divided by the
+    monthly value of the average won deal (first-year value / 12).
+    """
+    per_rep = runs.groupby(["scenario", "replication"], sort=False).agg(
+        cost=("marketing_spend", "sum"), sales=("sales_cost", "sum"), wins=("wins", "sum"),
+        bookings=("bookings", "sum"))
+    per_rep["cac"] = (per_rep["cost"] + per_rep["sales"]) / per_rep["wins"].where(per_rep["wins"] > 0)
+    per_rep["payback_months"] = per_rep["cac"] / (per_rep["bookings"] / per_rep["wins"] / 12)
+    rows = []
+    for name, g in per_rep.groupby(level="scenario", sort=False):
+        row = {"scenario": name}
+        for col in ("cac", "payback_months"):
+            x = g[col].dropna().to_numpy()
+            mean = float(x.mean()) if len(x) else float("nan")
+            half = (float(stats.t.ppf((1 + confidence) / 2, len(x) - 1) * stats.sem(x))
+                    if len(x) > 1 else float("nan"))
+            row |= {col: mean, f"{col}_lo": mean - half, f"{col}_hi": mean + half}
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("scenario")
+
+
+def plot_cac(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """CAC per scenario with 95% intervals; payback months written beside each bar."""
+    ax = _axes(ax)
+    econ = unit_economics(runs)
+    cols = colours(runs)
+    y = np.arange(len(econ))
+    err = np.vstack([econ["cac"] - econ["cac_lo"], econ["cac_hi"] - econ["cac"]])
+    ax.barh(y, econ["cac"], xerr=np.nan_to_num(err), color=[cols[n] for n in econ.index],
+            alpha=0.8, capsize=4)
+    for yi, (name, row) in zip(y, econ.iterrows()):
+        ax.text(row["cac_hi"] if np.isfinite(row["cac_hi"]) else row["cac"], yi,
+                f"  payback {row['payback_months']:.0f} months", va="center")
+    ax.set_yticks(y, econ.index)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{METRICS['cac'].label} over the run ($ per customer, 95% interval)")
+    _money(ax, "x")
+    return _finish(ax, "Customer acquisition cost and payback", legend=False)
+
+
+def plot_sweep(runs: pd.DataFrame, lever: str, *, outcome: str = "cumulative_bookings",
+               ax: Axes | None = None, confidence: float = 0.95) -> Axes:
+    """Final-month `outcome` against a swept `lever`: mean and a t interval band."""
+    ax = _axes(ax)
+    last = runs[runs["month"] == runs["month"].max()]
+    cols = colours(runs)
+    for name, g in last.groupby("scenario", sort=False):
+        s = g.groupby(lever)[outcome].agg(["mean", "sem", "count"]).sort_index()
+        half = stats.t.ppf((1 + confidence) / 2, np.maximum(s["count"] - 1, 1)) * s["sem"].fillna(0)
+        ax.plot(s.index, s["mean"], "o-", color=cols[name], lw=2.5, label=name)
+        ax.fill_between(s.index, s["mean"] - half, s["mean"] + half, color=cols[name], alpha=0.18)
+    ax.set_xlabel(lever)
+    ax.set_ylabel(label(outcome))
+    if METRICS[outcome].unit == "$":
+        _money(ax)
+    return _finish(ax, f"{METRICS[outcome].label} against {lever} ({confidence:.0%} interval)")
+
+
+def slide_figure() -> tuple[plt.Figure, Axes]:
+    """A 16:9 figure with one Axes, readable at slide size."""
+    fig, ax = plt.subplots(figsize=SLIDE, layout="constrained")
+    return fig, ax
+
+
+def all_charts(runs: pd.DataFrame, sweep_levers: Sequence[str] = ()) -> dict[str, plt.Figure]:
+    """Every chart that applies to these runs, each on its own 16:9 figure."""
+    figures: dict[str, plt.Figure] = {}
+    with plt.rc_context({"font.size": 14}):
+        def make(name, draw):
+            fig, ax = slide_figure()
+            draw(ax)
+            figures[name] = fig
+
+        make("bookings", lambda ax: plot_bookings(runs, ax=ax))
+        make("lead_outcomes", lambda ax: plot_lead_outcomes(runs, ax=ax))
+        make("response_times", lambda ax: plot_response_times(runs, ax=ax))
+        make("utilization", lambda ax: plot_utilization(runs, ax=ax))
+        make("cac", lambda ax: plot_cac(runs, ax=ax))
+        for lever in sweep_levers:
+            make(f"sweep_{lever}", lambda ax, lv=lever: plot_sweep(runs, lv, ax=ax))
+        for i, name in enumerate(scenarios(runs)):
+            make(f"funnel_{i + 1}", lambda ax, n=name: plot_funnel(runs, scenario=n, ax=ax))
+    return figures
