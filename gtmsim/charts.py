@@ -53,6 +53,18 @@ def _band(runs: pd.DataFrame, column: str, level: float = 0.90) -> pd.DataFrame:
     return pd.DataFrame({"mean": g.mean(), "lo": g.quantile(lo), "hi": g.quantile(hi)}).reset_index()
 
 
+def _over_time(runs: pd.DataFrame, column: str, ax: Axes, level: float) -> Axes:
+    """One mean line and a `level` band across replications per scenario, by month."""
+    band = _band(runs, column, level)
+    for name, colour in colours(runs).items():
+        b = band[band["scenario"] == name]
+        ax.plot(b["month"], b["mean"], color=colour, lw=2.5, label=name)
+        ax.fill_between(b["month"], b["lo"], b["hi"], color=colour, alpha=0.18, lw=0)
+    ax.set_xlabel(label("month", unit=False))
+    ax.set_ylabel(label(column))
+    return ax
+
+
 def _money(ax: Axes, axis: str = "y") -> None:
     fmt = matplotlib.ticker.FuncFormatter(lambda v, _: _short_money(v))
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
@@ -93,14 +105,7 @@ def plot_funnel(runs: pd.DataFrame, *, scenario: str | None = None, ax: Axes | N
 
 def plot_bookings(runs: pd.DataFrame, *, ax: Axes | None = None, level: float = 0.90) -> Axes:
     """Cumulative bookings per scenario: mean line and a `level` band across replications."""
-    ax = _axes(ax)
-    band = _band(runs, "cumulative_bookings", level)
-    for name, colour in colours(runs).items():
-        b = band[band["scenario"] == name]
-        ax.plot(b["month"], b["mean"], color=colour, lw=2.5, label=name)
-        ax.fill_between(b["month"], b["lo"], b["hi"], color=colour, alpha=0.18, lw=0)
-    ax.set_xlabel(label("month", unit=False))
-    ax.set_ylabel(label("cumulative_bookings"))
+    ax = _over_time(runs, "cumulative_bookings", _axes(ax), level)
     _money(ax)
     reps = runs.groupby("scenario")["replication"].nunique().max()
     return _finish(ax, f"Cumulative bookings (line: mean; band: {level:.0%} of {reps} replications)")
@@ -162,16 +167,9 @@ def plot_response_times(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 
 def plot_utilization(runs: pd.DataFrame, *, ax: Axes | None = None, level: float = 0.90) -> Axes:
     """Rep utilisation (share of open-deal capacity in use) over time per scenario."""
-    ax = _axes(ax)
-    band = _band(runs, "rep_utilization", level)
-    for name, colour in colours(runs).items():
-        b = band[band["scenario"] == name]
-        ax.plot(b["month"], b["mean"], color=colour, lw=2.5, label=name)
-        ax.fill_between(b["month"], b["lo"], b["hi"], color=colour, alpha=0.15, lw=0)
+    ax = _over_time(runs, "rep_utilization", _axes(ax), level)
     ax.set_ylim(0, 1.05)
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    ax.set_xlabel(label("month", unit=False))
-    ax.set_ylabel(label("rep_utilization"))
     return _finish(ax, "Rep utilisation")
 
 
