@@ -99,23 +99,29 @@ class MarketingProgram(mesa.Agent):
         touch(self.model, targets, self.config, self.stream)
 
     def _draw(self, k: int) -> np.ndarray:
-        """Draw `k` touched prospects; feedback from won deals steers segment and fit."""
+        """Draw about `k` touched prospects; feedback from won deals steers segment and fit."""
         m = self.model
         p = m.prospects
         f = m.levers.feedback
-        # ASSUMPTION: with feedback f, a share f of targeting follows observed bookings per lead
-        # by segment, and touches favour high-fit prospects (accepted with prob (1-f) + f·fit).
-        accept_mean = (1 - f) + f * m.mean_fit
-        draw = int(np.ceil(k / accept_mean)) if f > 0 else k
+        # ASSUMPTION: with feedback f, a share f of segment targeting follows the bookings per lead
+        # observed by segment, and within each segment touches favour high-fit prospects (kept
+        # with chance ∝ (1-f) + f·fit, scaled so that every segment keeps its share).
+        steer = self.mask * m.segment_weights
+        fit_floor = (1 - f) + f * p.seg_mean_fit.min()
         if self.config.reaches == "known":
-            idx = p.sample_known(draw * 2, self.stream)
-            idx = idx[self.mask[p.segment[idx]]][:draw]
-        else:
-            weights = p.seg_size * self.mask * m.segment_weights
-            idx = p.sample_segments(draw, weights, self.stream)
-        if f > 0 and len(idx):
-            keep = self.stream.random(len(idx)) < (1 - f) + f * p.fit[idx]
+            known = p.known_by_seg * steer
+            if known.sum() <= 0:
+                return np.empty(0, dtype=np.int64)
+            accept = known.sum() / (p.known_by_seg.sum() * steer.max()) * fit_floor
+            idx = p.sample_known(int(np.ceil(k / accept)), self.stream)
+            keep = self.stream.random(len(idx)) < steer[p.segment[idx]] / steer.max()
             idx = idx[keep]
+        else:
+            idx = p.sample_segments(int(np.ceil(k / fit_floor)), p.seg_size * steer, self.stream)
+        if f > 0 and len(idx):
+            seg = p.segment[idx]
+            chance = fit_floor * ((1 - f) + f * p.fit[idx]) / ((1 - f) + f * p.seg_mean_fit[seg])
+            idx = idx[self.stream.random(len(idx)) < chance]
         return idx
 
 

@@ -40,7 +40,8 @@ from gtmsim.sales import LeadDesk, SalesRep
 from gtmsim.scenario import Scenario, with_changes
 
 STREAMS = ("market", "marketing", "wom", "inbound", "sales", "team")
-FEEDBACK_MONTHS = 3
+# Feedback looks back a year: enterprise deals take months, so a shorter window sees too few.
+FEEDBACK_MONTHS = 12
 
 
 class EventLog:
@@ -136,7 +137,6 @@ class GTMModel(mesa.Model):
         }
         market_rng = self.streams["market"]
         self.prospects = Prospects(scenario.market, market_rng, int(market_rng.integers(2**62)))
-        self.mean_fit = float(self.prospects.fit.mean())
         self.tally = Tally(len(scenario.market.segments))
         self.log = EventLog(self.prospects.segment_names)
         self.desk = LeadDesk(self)

@@ -66,6 +66,7 @@ class Prospects:
         self.base_win_rate = np.array([s.base_win_rate for s in segs])
         self.seg_index = [np.flatnonzero(self.segment == k) for k in range(len(segs))]
         self.seg_size = np.array([len(ix) for ix in self.seg_index])
+        self.seg_mean_fit = np.array([self.fit[ix].mean() if len(ix) else 0.5 for ix in self.seg_index])
         self._by_segment = np.concatenate(self.seg_index).astype(np.int64)
         self._seg_start = np.concatenate([[0], np.cumsum(self.seg_size)[:-1]]).astype(np.int64)
 

@@ -223,13 +223,15 @@ class LeadDesk:
             return
         owners = p.owner[idx]
         skill = np.array([m.rep_by_id[o].skill if o in m.rep_by_id else 1.0 for o in owners.tolist()])
+        # ASSUMPTION: trust does not fade during an open deal: the rep is in touch throughout.
+        trust = p.trust[idx]
         chance = win_probability(
-            p.base_win_rate[p.segment[idx]], p.fit[idx], p.trust_now(idx, m.day), skill,
-            m.levers.enablement,
+            p.base_win_rate[p.segment[idx]], p.fit[idx], trust, skill, m.levers.enablement
         )
         won = m.streams["sales"].random(len(idx)) < chance
         m.log.record("deals", day=m.day, prospect=idx, segment=p.segment[idx],
-                     opened_day=p.stage_day[idx], won=won, value=p.deal_value[idx], rep=owners)
+                     opened_day=p.stage_day[idx], won=won, value=p.deal_value[idx], rep=owners,
+                     trust=trust, win_chance=chance)
         for o, n in zip(*np.unique(owners, return_counts=True)):
             if int(o) in m.rep_by_id:
                 m.rep_by_id[int(o)].open_deals -= int(n)
@@ -274,6 +276,10 @@ class SalesRep(mesa.Agent):
         # Time cannot be banked: what is left over carries at most one lead's worth into tomorrow.
         self.credit = min(self.credit + inbound, inbound + cfg.touches_per_lead)
         self.outbound_credit = min(self.outbound_credit + free * cfg.outbound_share, 7 * budget)
+        if m.levers.sla_days > 0 and len(m.desk.queue):
+            # An SLA puts waiting inbound leads before prospecting: outbound time answers them.
+            self.credit += self.outbound_credit
+            self.outbound_credit = 0.0
         slots = cfg.deal_capacity - self.open_deals
         leads = m.desk.take(min(int(self.credit / cfg.touches_per_lead), slots))
         self.credit -= len(leads) * cfg.touches_per_lead

@@ -65,7 +65,7 @@ class Market(_Strict):
     churn_monthly: float = Field(0.01, ge=0, le=1)
     dormant_days: float = Field(180, ge=0)
     lead_patience_days: float = Field(30, gt=0, description="days a lead waits before going cold")
-    qualify_rate: float = Field(0.7, ge=0, le=1, description="qualification chance, ideal fresh lead")
+    qualify_rate: float = Field(0.8, ge=0, le=1, description="qualification chance, ideal fresh lead")
     unready_qualify: float = Field(0.1, ge=0, le=1, description="same, for a lead not in market")
     response_decay_days: float = Field(0.5, gt=0, description="scale of lead-interest decay, days")
     response_decay_power: float = Field(0.62, ge=0, le=5, description="power of lead-interest decay")
