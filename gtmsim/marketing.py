@@ -77,6 +77,7 @@ class MarketingProgram(mesa.Agent):
         self.effective_spend = cfg.monthly_budget + cfg.carryover * self.effective_spend
         self.reach_per_day = monthly_reach(self.effective_spend, cfg, self._audience()) / DAYS_PER_MONTH
         self.mask = self._mask()
+        self._steer()
         return cfg.monthly_budget
 
     def _mask(self) -> np.ndarray:
@@ -98,16 +99,22 @@ class MarketingProgram(mesa.Agent):
         self.touches += len(targets)
         touch(self.model, targets, self.config, self.stream)
 
-    def _draw(self, k: int) -> np.ndarray:
-        """Draw about `k` touched prospects; feedback from won deals steers segment and fit."""
+    def _steer(self) -> None:
+        """This month's targeting: segment weights and the fit preference (levers change
+        only at the start of a month)."""
         m = self.model
-        p = m.prospects
         f = m.levers.feedback
         # ASSUMPTION: with feedback f, a share f of segment targeting follows the bookings per lead
         # observed by segment, and within each segment touches favour high-fit prospects (kept
         # with chance ∝ (1-f) + f·fit, scaled so that every segment keeps its share).
-        steer = self.mask * m.segment_weights
-        fit_floor = (1 - f) + f * p.seg_mean_fit.min()
+        self.steer = self.mask * m.segment_weights
+        self.fit_floor = (1 - f) + f * m.prospects.seg_mean_fit.min()
+
+    def _draw(self, k: int) -> np.ndarray:
+        """Draw about `k` touched prospects; feedback from won deals steers segment and fit."""
+        p = self.model.prospects
+        f = self.model.levers.feedback
+        steer, fit_floor = self.steer, self.fit_floor
         if self.config.reaches == "known":
             known = p.known_by_seg * steer
             if known.sum() <= 0:
@@ -139,7 +146,7 @@ def touch(model: GTMModel, idx: np.ndarray, cfg: Program, rng: np.random.Generat
     model.consider(woke)  # newly aware prospects who are in market may ask for a demo
 
     aware = idx[p.stage[idx] == AWARE]
-    if len(aware) == 0:
+    if len(aware) == 0 or (cfg.hand_raise == 0 and cfg.lead_capture == 0):
         return
     in_market = p.in_market(aware, day)
     trust = p.trust_now(aware, day)

@@ -59,7 +59,8 @@ class EventLog:
     def record(self, kind: str, **columns: Any) -> None:
         n = len(columns["prospect"])
         if n:
-            self._parts[kind].append({k: np.broadcast_to(v, n).copy() for k, v in columns.items()})
+            self._parts[kind].append(
+                {k: np.full(n, v) if np.ndim(v) == 0 else np.array(v) for k, v in columns.items()})
 
     def frame(self, kind: str) -> pd.DataFrame:
         parts = self._parts[kind]

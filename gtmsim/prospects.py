@@ -104,16 +104,17 @@ class Prospects:
         if len(idx) == 0:
             return
         frm = self.stage[idx]
-        moved = np.bincount(frm.astype(np.int64) * N_STAGES + to, minlength=N_STAGES**2)
-        self.flows += moved.reshape(N_STAGES, N_STAGES)
-        self.counts -= np.bincount(frm, minlength=N_STAGES)
+        moved = np.bincount(frm, minlength=N_STAGES)
+        self.flows[:, to] += moved
+        self.counts -= moved
         self.counts[to] += len(idx)
-        newly_known = idx[frm == UNAWARE]
-        if len(newly_known):
+        if moved[UNAWARE]:
+            newly_known = idx[frm == UNAWARE]
             k = self.n_known
             self.known[k:k + len(newly_known)] = newly_known
             self.n_known = k + len(newly_known)
-            self.known_by_seg += np.bincount(self.segment[newly_known], minlength=len(self.seg_size))
+            self.known_by_seg += np.bincount(self.segment[newly_known],
+                                             minlength=len(self.seg_size))
         self.stage[idx] = to
         self.stage_day[idx] = day
 
