@@ -8,16 +8,31 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import click
 import pandas as pd
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
+from gtmsim import experiment as exp
+from gtmsim.docs import tagged_assumptions
 from gtmsim.metrics import FUNNEL_COLUMNS, METRICS
 from gtmsim.model import simulate
 from gtmsim.results import MANIFEST, MONTHLY, write_run
@@ -151,6 +166,313 @@ def scenarios(as_json: bool) -> None:
     out.print(table)
 
 
+# --------------------------------------------------------------------------- experiments
+
+
+class _RateColumn(ProgressColumn):
+    """Runs per second, averaged over rich's recent samples."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:.2f} runs/s" if speed else "", style="progress.data.speed")
+
+
+def _experiment_options(command: Callable[..., None]) -> Callable[..., None]:
+    """The options `compare` and `sweep` share."""
+    options = [
+        click.option("--reps", type=click.IntRange(min=1), default=10, show_default=True,
+                     help="Replications per scenario (or per grid point)."),
+        click.option("--seed", type=click.IntRange(min=0),
+                     help="Base seed the replication seeds are spawned from "
+                          "(default: the first scenario's)."),
+        click.option("--months", type=click.IntRange(1, 600), help="Months to simulate."),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override a key in every scenario, e.g. --set sales.reps=6 "
+                          "(repeatable)."),
+        click.option("--workers", type=click.IntRange(min=1),
+                     help="Local worker processes (default: all cores; 1 runs in-process)."),
+        click.option("--scheduler", metavar="ADDRESS",
+                     help="Run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786."),
+        click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+                     help="Results folder (default: results/<compare|sweep>-<names>)."),
+        click.option("--resume", is_flag=True,
+                     help="Continue the same experiment in --out, skipping finished runs."),
+        click.option("--quiet", "-q", is_flag=True,
+                     help="No progress and no table; print the folder."),
+        click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _canonical_command() -> list[str]:
+    """The current command with every option spelled out, for the manifest."""
+    ctx = click.get_current_context()
+    words = ["gtmsim", ctx.info_name or ""]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        if isinstance(param, click.Argument):
+            words += [str(v) for v in value] if isinstance(value, tuple) else [str(value)]
+        elif value not in (None, False, ()) and param.name not in ("quiet", "as_json"):
+            flag = max(param.opts, key=len)
+            if param.is_flag:
+                words.append(flag)
+            elif isinstance(value, tuple):
+                for v in value:
+                    words += [flag, str(v)]
+            else:
+                words += [flag, str(value)]
+    return words
+
+
+def _fmt_outcome(unit: str, value: float, *, signed: bool = False) -> str:
+    if value is None or math.isnan(value):
+        return "–"
+    sign = "-" if value < 0 else ("+" if signed else "")
+    v = abs(value)
+    if unit == "$" or unit.startswith("$/"):
+        return f"{sign}${v:,.0f}"
+    if unit == "fraction":
+        return f"{sign}{v * 100:.1f} pp" if signed else f"{sign}{v:.1%}"
+    if unit == "days":
+        return f"{sign}{v:.2f}"
+    return f"{sign}{v:,.1f}"
+
+
+def _interval(unit: str, low: float, high: float, *, signed: bool = False) -> str:
+    if math.isnan(low) or math.isnan(high):
+        return "–"
+    return f"{_fmt_outcome(unit, low, signed=signed)} to {_fmt_outcome(unit, high, signed=signed)}"
+
+
+def compare_table(summary: pd.DataFrame) -> Table:
+    """Means and paired differences from the first scenario, one block per outcome."""
+    ref = summary["scenario"].iloc[0]
+    table = Table(header_style="bold", title_justify="left",
+                  title="Means with 95% t intervals; differences from the first scenario, "
+                        "paired by replication (common random numbers)")
+    for header in ("Outcome", "Scenario", "Mean", "95% CI", f"Δ vs {ref}", "95% CI of Δ",
+                   "Δ %", "Ahead"):
+        table.add_column(header, justify="left" if header in ("Outcome", "Scenario") else "right")
+    for o in exp.OUTCOMES:
+        rows = summary[summary["outcome"] == o.name]
+        for i, (_, r) in enumerate(rows.iterrows()):
+            first = r["scenario"] == ref
+            table.add_row(
+                o.label if i == 0 else "", str(r["scenario"]),
+                _fmt_outcome(o.unit, r["mean"]), _interval(o.unit, r["ci_low"], r["ci_high"]),
+                "" if first else _fmt_outcome(o.unit, r["diff"], signed=True),
+                "" if first else _interval(o.unit, r["diff_ci_low"], r["diff_ci_high"],
+                                           signed=True),
+                "" if first or math.isnan(r["diff_pct"]) else f"{r['diff_pct']:+.1f}%",
+                "" if first or math.isnan(r["ahead"]) else f"{r['ahead']:.0%}",
+                end_section=i == len(rows) - 1,
+            )
+    return table
+
+
+def sweep_table(summary: pd.DataFrame, keys: Sequence[str]) -> Table:
+    """One row per grid point: each outcome's mean and 95% t interval."""
+    table = Table(header_style="bold", title_justify="left",
+                  title="Means with 95% t intervals per grid point")
+    for key in keys:
+        table.add_column(key, justify="right")
+    for o in exp.OUTCOMES:
+        unit = "" if o.unit in ("fraction",) else f"\n({o.unit})"
+        table.add_column(f"{o.label}{unit}", justify="right")
+    points = summary.drop_duplicates(subset=list(keys))[list(keys)]
+    for _, point in points.iterrows():
+        rows = summary.merge(point.to_frame().T.astype(summary[list(keys)].dtypes), on=list(keys))
+        cells = []
+        for o in exp.OUTCOMES:
+            r = rows[rows["outcome"] == o.name].iloc[0]
+            cells.append(f"{_fmt_outcome(o.unit, r['mean'])}\n"
+                         f"[dim]{_interval(o.unit, r['ci_low'], r['ci_high'])}[/dim]")
+        table.add_row(*(escape(str(point[k])) for k in keys), *cells)
+    return table
+
+
+def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Sequence[str],
+                    keys: Sequence[str], workers: int | None, scheduler: str | None,
+                    out_dir: Path | None, quiet: bool, as_json: bool, **kwargs: Any) -> None:
+    """Shared body of `compare` and `sweep`: progress, Ctrl-C, printing."""
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers and --scheduler exclude each other; give one")
+    folder = out_dir or exp.default_folder(kind, names, keys)
+    show_progress = not quiet and not as_json and err.is_terminal
+    done = [0]
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("runs"), _RateColumn(), TimeRemainingColumn(), console=err,
+                  disable=not show_progress, transient=True) as progress:
+        bar: list[TaskID] = []
+
+        def on_run(completed: int, total: int) -> None:
+            done[0] = completed
+            if not bar:
+                bar.append(progress.add_task(f"{kind} {' '.join(names)}", total=total,
+                                             completed=completed))
+            progress.update(bar[0], completed=completed)
+
+        try:
+            result = call(workers=workers, scheduler=scheduler, out=folder, progress=on_run,
+                          command=_canonical_command(), **kwargs)
+        except KeyboardInterrupt:
+            err.print(f"Interrupted: {done[0]} finished runs are kept in {folder}; "
+                      "run the same command with --resume to continue.", markup=False)
+            raise SystemExit(130) from None
+    summary = result.summary()
+    files = [str(folder / exp.RUNS), str(folder / exp.SUMMARY), str(folder / MANIFEST)]
+    if as_json:
+        click.echo(json.dumps({
+            "kind": kind, "folder": str(folder), "files": files,
+            "reps": len(result.seeds), "seed": result.seed, "seeds": result.seeds,
+            "runs": len(result.seeds) * len(result.arms), "resumed": result.resumed,
+            "elapsed_s": round(result.elapsed_s, 3), "cpu_s": round(result.cpu_s, 3),
+            "summary": json.loads(summary.to_json(orient="records")),
+        }))
+        return
+    if quiet:
+        click.echo(str(folder))
+        return
+    out.print(compare_table(summary) if kind == "compare" else sweep_table(summary, keys))
+    resumed = f", {result.resumed} read back from the folder" if result.resumed else ""
+    out.print(f"{len(result.seeds)} replications × {len(result.arms)} "
+              f"{'scenarios' if kind == 'compare' else 'grid points'} on common random numbers "
+              f"(base seed {result.seed}); {result.elapsed_s:.1f} s "
+              f"({result.cpu_s:.1f} CPU s in runs){resumed}.")
+    out.print(f"Results: {', '.join(files)}", markup=False)
+
+
+@app.command("compare")
+@click.argument("scenario_names", metavar="SCENARIO...", nargs=-1, required=True)
+@_experiment_options
+def compare_command(scenario_names: tuple[str, ...], reps: int, seed: int | None,
+                    months: int | None, overrides: tuple[str, ...], workers: int | None,
+                    scheduler: str | None, out_dir: Path | None, resume: bool, quiet: bool,
+                    as_json: bool) -> None:
+    """Compare SCENARIOs on common random numbers: every scenario runs on the same
+    replication seeds; each is compared with the first by paired differences."""
+    _run_experiment("compare", lambda **kw: exp.compare(list(scenario_names), **kw),
+                    names=scenario_names, keys=(), workers=workers, scheduler=scheduler,
+                    out_dir=out_dir, quiet=quiet, as_json=as_json, reps=reps, seed=seed,
+                    months=months, overrides=list(overrides), resume=resume)
+
+
+@app.command("sweep")
+@click.argument("scenario")
+@click.option("--vary", "vary_texts", multiple=True, required=True,
+              metavar="KEY=V1,V2,...|KEY=START:STOP:COUNT",
+              help="A key and its values, e.g. --vary sales.reps=4,6,8 or "
+                   "--vary alignment.sla_days=1:7:4 (repeatable; the full grid runs).")
+@_experiment_options
+def sweep_command(scenario: str, vary_texts: tuple[str, ...], reps: int, seed: int | None,
+                  months: int | None, overrides: tuple[str, ...], workers: int | None,
+                  scheduler: str | None, out_dir: Path | None, resume: bool, quiet: bool,
+                  as_json: bool) -> None:
+    """Sweep SCENARIO over the full grid of the --vary keys × replications, on common
+    random numbers."""
+    vary = exp.parse_vary(vary_texts)
+    name = load_scenario(scenario, overrides).name
+    _run_experiment("sweep", lambda **kw: exp.sweep(scenario, vary, **kw),
+                    names=[name], keys=list(vary), workers=workers, scheduler=scheduler,
+                    out_dir=out_dir, quiet=quiet, as_json=as_json, reps=reps, seed=seed,
+                    months=months, overrides=list(overrides), resume=resume)
+
+
+
+def _check_writable(folder: Path) -> None:
+    """Fail before a long run if the results folder cannot be created or written."""
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise click.UsageError(f"--out {folder}: {probe} is not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise click.UsageError(f"--out {folder}: {probe} is not writable")
+
+
+@app.command("validate")
+@click.argument("check_name", metavar="[CHECK]", required=False)
+@click.option("--size", type=click.Choice(["full", "ci"]), default="full", show_default=True,
+              help="full: the figures in docs/validation.md; ci: smaller, as the tests run them.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="First replication seed.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the table, data and charts (default: results/validation).")
+@click.option("--p", "bass_p", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="bass: innovation coefficient p per month.")
+@click.option("--q", "bass_q", type=click.FloatRange(0, 30),
+              help="bass: imitation coefficient q per month.")
+@click.option("--prospects", type=click.IntRange(100, 20_000_000), help="bass: market size N.")
+@click.option("--months", type=click.IntRange(1, 600), help="bass: months to simulate.")
+@click.option("--reps", type=click.IntRange(min=2), help="bass: replications.")
+@click.option("--quiet", "-q", is_flag=True, help="No table; print the folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the table as JSON.")
+def validate(check_name: str | None, size: str, seed: int, out_dir: Path | None,
+             bass_p: float | None, bass_q: float | None, prospects: int | None,
+             months: int | None, reps: int | None, quiet: bool, as_json: bool) -> None:
+    """Check the model against known results: Bass diffusion, Little's law, lead decay,
+    adstock, alignment levers, time to effect, B2B funnel ranges. Runs CHECK (one of
+    bass, capacity, decay, marketing, alignment, timing, funnel), or all of them.
+    Exit 0 if every check passes, 1 if any fails, 2 on bad input."""
+    from gtmsim import validation as val  # matplotlib and scipy load only when validating
+
+    given = {"p": bass_p, "q": bass_q, "prospects": prospects, "months": months, "reps": reps}
+    bass = {k: v for k, v in given.items() if v is not None}
+    try:
+        names = val.check_names(check_name)
+        if bass and names != ["bass"]:
+            raise click.UsageError("--p, --q, --prospects, --months and --reps set the bass "
+                                   "check; run them as `gtmsim validate bass ...`")
+        folder = out_dir or Path("results") / "validation"
+        _check_writable(folder)
+        show = not quiet and not as_json and err.is_terminal
+
+        def on_check(name: str, result: val.CheckResult | None) -> None:
+            if show and result is None:
+                err.print(f"[dim]running {name} ({val.CHECKS[name].summary})…[/dim]")
+
+        results = val.run_checks(names, size, seed=seed, options={"bass": bass} if bass else None,
+                                 on_check=on_check)
+    except val.ValidationError as exc:
+        raise click.UsageError(str(exc)) from None
+    files = val.write_results(results, folder, command=["gtmsim", *sys.argv[1:]])
+    table = val.results_table(results)
+    if as_json:
+        click.echo(json.dumps({
+            "passed": all(r.passed for r in results), "folder": str(folder),
+            "files": [str(f) for f in files],
+            "criteria": json.loads(table.to_json(orient="records")),
+        }))
+    elif quiet:
+        click.echo(str(folder))
+    else:
+        styles = {"pass": "green", "fail": "bold red", "info": "dim"}
+        shown = Table(header_style="bold", title_justify="left",
+                      title=f"Validation ({size} size, seed {seed})")
+        for header in ("Check", "Criterion", "Expected", "Observed", "Tolerance", "Result"):
+            shown.add_column(header, overflow="fold")
+        for r in table.itertuples():
+            shown.add_row(r.check, r.criterion, r.expected, r.observed, r.tolerance,
+                          Text(r.status, style=styles[r.status]))
+        out.print(shown)
+        failed = [r.name for r in results if not r.passed]
+        judged = table[table["status"] != "info"]
+        out.print(f"{(judged['status'] == 'pass').sum()} of {len(judged)} criteria pass"
+                  + (f"; failing checks: {', '.join(failed)}." if failed else "."), markup=False)
+        out.print(f"Table, data and charts: {folder}", markup=False)
+    if not all(r.passed for r in results):
+        raise SystemExit(EXIT_FAILURE)
+
+
+@app.command()
+def assumptions() -> None:
+    """List the modelling assumptions tagged in the code, with where they live."""
+    for place, text in tagged_assumptions():
+        out.print(f"[bold]{place}[/bold]  {text}")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (tests call it in-process)."""
     try:
@@ -160,6 +482,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ScenarioError as exc:
         for line in exc.problems:
             err.print(line, markup=False)
+        return EXIT_BAD_INPUT
+    except exp.ExperimentError as exc:
+        err.print(f"gtmsim: {exc}", markup=False)
         return EXIT_BAD_INPUT
     except click.exceptions.Exit as exc:
         return exc.exit_code

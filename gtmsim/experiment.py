@@ -29,7 +29,7 @@ import sys
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,15 +38,22 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gtmsim.metrics import COLUMNS
 from gtmsim.model import simulate
 from gtmsim.results import MANIFEST, read_manifest, versions, write_csv, write_json, write_parquet
-from gtmsim.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict, with_changes
+from gtmsim.scenario import (
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    parse_override,
+    scenario_from_dict,
+    with_changes,
+)
 
 RUNS = "runs.parquet"
 SUMMARY = "summary.csv"
 RUNS_DIR = "runs"
 IDENTITY = ("scenario", "replication", "seed", "month")
+SCHEDULER_TIMEOUT_S = 10  # how long to try reaching a Dask scheduler
 # Manifest keys that define an experiment: resuming refuses a folder that differs in any.
 _IDENTITY_KEYS = ("kind", "scenarios", "vary", "reps", "seed", "seeds", "months")
 
@@ -143,14 +150,14 @@ def _toml_value(raw: str) -> Any:
 
 def _linspace(key: str, raw: str) -> list[Any] | None:
     """Values of `START:STOP:COUNT`, or None when `raw` is not of that form."""
-    parts = raw.split(":")
-    if len(parts) != 3:
+    if ":" not in raw or "," in raw:
         return None
-    start, stop, count = (_toml_value(p) for p in parts)
+    parts = raw.split(":")
+    start, stop, count = (_toml_value(p) for p in parts) if len(parts) == 3 else (None,) * 3
     numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (start, stop))
     if not numbers or not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise ScenarioError([f"--vary {key}={raw}: expected START:STOP:COUNT with numbers "
-                             f"and a whole COUNT ≥ 1, e.g. {key}=2:8:4"])
+        raise ScenarioError([(f"--vary {key}={raw}: expected START:STOP:COUNT with numbers "
+                              f"and a whole COUNT ≥ 1, e.g. {key}=2:8:4")])
     values = np.linspace(start, stop, count) if count > 1 else np.array([start])
     if isinstance(start, int) and isinstance(stop, int) and np.all(values == np.round(values)):
         return [int(v) for v in values]
@@ -229,6 +236,12 @@ def run_task(task: Task) -> pd.DataFrame:
     return df
 
 
+def _timed_run(task: Task) -> tuple[pd.DataFrame, float]:
+    # CPU time of this thread: unaffected by other load, right for thread and process workers.
+    start = time.thread_time()
+    return run_task(task), time.thread_time() - start
+
+
 def _ignore_sigint() -> None:
     # Workers leave Ctrl-C to the parent, which cancels pending runs and keeps finished ones.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -261,9 +274,16 @@ def executor_for(workers: int | None = None, scheduler: str | None = None,
         from distributed import Client
 
         try:
-            client = Client(scheduler, timeout="10s", set_as_default=False)
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S, set_as_default=False)
         except (OSError, ValueError, TimeoutError) as exc:
-            raise ExperimentError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+            raise ExperimentError(
+                f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
+        try:
+            # Without workers the runs would wait forever; say so instead.
+            client.wait_for_workers(1, timeout=SCHEDULER_TIMEOUT_S)
+        except TimeoutError:
+            client.close()
+            raise ExperimentError(f"the Dask scheduler at {scheduler} has no workers") from None
         try:
             yield client.get_executor(pure=False)
         finally:
@@ -290,25 +310,26 @@ def executor_for(workers: int | None = None, scheduler: str | None = None,
 
 
 def _execute(tasks: Sequence[Task], executor: cf.Executor | None,
-             on_result: Callable[[Task, pd.DataFrame], None]) -> None:
-    """Run `tasks`, handing each result to `on_result` in this process as it completes."""
+             on_result: Callable[[Task, pd.DataFrame, float], None]) -> None:
+    """Run `tasks`, handing each result and its run time to `on_result` in this process
+    as it completes."""
     if executor is None:
         for task in tasks:
-            on_result(task, run_task(task))
+            on_result(task, *_timed_run(task))
         return
-    futures = {executor.submit(run_task, task): task for task in tasks}
+    futures = {executor.submit(_timed_run, task): task for task in tasks}
     try:
         for future in cf.as_completed(futures):
             task = futures[future]
             try:
-                df = future.result()
+                df, seconds = future.result()
             except ModuleNotFoundError as exc:
                 raise ExperimentError(f"the workers cannot import gtmsim ({exc}); install the "
                                       "same gtmsim version on every worker") from None
             except Exception as exc:
                 raise RuntimeError(f"run {task.file} (seed {task.seed}) failed: "
                                    f"{type(exc).__name__}: {exc}") from exc
-            on_result(task, df)
+            on_result(task, df, seconds)
     finally:
         for future in futures:
             future.cancel()
@@ -338,14 +359,17 @@ def _flat(data: Any, prefix: str = "") -> dict[str, Any]:
 def _differences(stored: Mapping[str, Any], wanted: Mapping[str, Any], limit: int = 6) -> list[str]:
     old, new = _flat(dict(stored)), _flat(dict(wanted))
     keys = sorted(set(old) | set(new), key=lambda k: (k not in new, k))
-    lines = [f"{k}: {_short(old.get(k, '(absent)'))} in the folder, {_short(new.get(k, '(absent)'))} now"
-             for k in keys if old.get(k, "(absent)") != new.get(k, "(absent)")]
+    absent = "(absent)"
+    lines = [f"{k}: {_short(old.get(k, absent))} in the folder, {_short(new.get(k, absent))} now"
+             for k in keys if old.get(k, absent) != new.get(k, absent)]
     if len(lines) > limit:
         lines = [*lines[:limit], f"... and {len(lines) - limit} more"]
     return lines
 
 
 def _short(value: Any) -> str:
+    if isinstance(value, list) and len(value) > 4:
+        return f"a list of {len(value)}"
     text = json.dumps(value) if not isinstance(value, str) else value
     return text if len(text) <= 40 else text[:37] + "..."
 
@@ -357,14 +381,17 @@ class _Folder:
         self.path = path
         self.runs_dir = path / RUNS_DIR
 
-    def open(self, manifest: dict[str, Any], resume: bool, tasks: Sequence[Task]) -> set[str]:
-        """Check the folder against the experiment; return the run files already finished.
+    def check(self, identity: dict[str, Any], resume: bool,
+              tasks: Sequence[Task]) -> tuple[set[str], dict[str, Any] | None]:
+        """Check the folder against the experiment, writing nothing.
+
+        Returns:
+            The run files already finished, and the stored manifest (None if new).
 
         Raises:
             ExperimentError: the folder holds something else, or holds this experiment
-                and `resume` was not asked for. Nothing is written in that case.
+                and `resume` was not asked for.
         """
-        identity = {k: manifest[k] for k in _IDENTITY_KEYS}
         ours = [self.path / MANIFEST, self.path / RUNS, self.path / SUMMARY, self.runs_dir]
         if self.path.exists() and not self.path.is_dir():
             raise ExperimentError(f"{self.path}: exists and is not a folder")
@@ -373,30 +400,28 @@ class _Folder:
             if any(p.exists() for p in ours):
                 raise ExperimentError(f"{self.path}: holds experiment files but no {MANIFEST}; "
                                       "choose another --out or remove them")
-            self._write_manifest(manifest)
-            return set()
+            return set(), None
         try:
             stored = read_manifest(self.path)
         except (OSError, ValueError) as exc:
             raise ExperimentError(f"{mpath}: cannot read: {exc}") from None
         stored_identity = {k: stored.get(k) for k in _IDENTITY_KEYS}
-        done = {t.file for t in tasks if (self.runs_dir / t.file).exists()}
         if stored_identity != identity:
             what = stored.get("kind", "something")
             diff = "\n  ".join(_differences(stored_identity, identity))
-            advice = "--resume continues only the same experiment" if resume else \
-                "choose another --out or delete the folder"
+            advice = ("--resume continues only the same experiment" if resume
+                      else "choose another --out or delete the folder")
             raise ExperimentError(f"{self.path}: holds a different {what} experiment; {advice}. "
                                   f"Differences:\n  {diff}")
+        done = {t.file for t in tasks if (self.runs_dir / t.file).exists()}
         if not resume:
-            state = "complete" if len(done) == len(tasks) else f"{len(done)} of {len(tasks)} runs done"
+            state = ("complete" if len(done) == len(tasks)
+                     else f"{len(done)} of {len(tasks)} runs done")
             raise ExperimentError(f"{self.path}: already holds this experiment ({state}); "
                                   "add --resume to continue or reuse it, or choose another --out")
-        manifest["created"] = stored.get("created", manifest["created"])
-        self._write_manifest(manifest)
-        return done
+        return done, stored
 
-    def _write_manifest(self, manifest: dict[str, Any]) -> None:
+    def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json(manifest, self.path / MANIFEST)
 
     def store(self, task: Task, df: pd.DataFrame) -> None:
@@ -408,7 +433,7 @@ class _Folder:
     def finish(self, exp: Experiment, manifest: dict[str, Any]) -> None:
         write_parquet(exp.runs, self.path / RUNS)
         write_csv(exp.summary(), self.path / SUMMARY)
-        self._write_manifest(manifest)
+        self.write_manifest(manifest)
 
 
 # --------------------------------------------------------------------------- experiments
@@ -429,6 +454,8 @@ class Experiment:
         folder: the results folder, if one was written.
         resumed: runs read back from the folder instead of simulated.
         elapsed_s: wall time of this call.
+        cpu_s: CPU seconds of the runs simulated in this call, summed; with `elapsed_s`
+            it shows how well the executor spread them.
     """
 
     kind: str
@@ -440,6 +467,7 @@ class Experiment:
     folder: Path | None = None
     resumed: int = 0
     elapsed_s: float = 0.0
+    cpu_s: float = 0.0
 
     @property
     def arm_columns(self) -> list[str]:
@@ -502,8 +530,6 @@ def _overridden(scenario: Scenario | str | Path,
         if not overrides:
             return scenario
         if not isinstance(overrides, Mapping):
-            from gtmsim.scenario import parse_override
-
             overrides = dict(parse_override(s) for s in overrides)
         return with_changes(scenario, overrides, "--set")
     return load_scenario(scenario, overrides)
@@ -513,37 +539,44 @@ def _file_stem(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "scenario"
 
 
+def default_folder(kind: str, names: Sequence[str], keys: Sequence[str] = ()) -> Path:
+    """The CLI's default results folder, e.g. `results/compare-siloed-aligned`."""
+    return Path("results") / "-".join([kind, *(_file_stem(n) for n in [*names, *keys])])
+
+
 def _build_tasks(arms: list[Scenario], points: list[dict[str, Any]], seeds: list[int],
-                 months: int | None, sweep_name: str | None) -> list[Task]:
+                 months: int | None) -> list[Task]:
     tasks = []
     for a, (sc, point) in enumerate(zip(arms, points, strict=True)):
-        stem = _file_stem(sc.name) + (f"__v{a:03d}" if sweep_name is not None else "")
+        # Grid points share the scenario name, so their files carry the grid index too.
+        stem = _file_stem(sc.name) + (f"__v{a:03d}" if point else "")
         for r, s in enumerate(seeds):
             tasks.append(Task(arm=a, scenario=sc, point=tuple(point.items()), replication=r,
                               seed=s, months=months or sc.months, file=f"{stem}__r{r:04d}.parquet"))
     return tasks
 
 
-def _run(kind: str, arms: list[Scenario], points: list[dict[str, Any]], *, reps: int,
+def _run(kind: str, loaded: list[Scenario], arms: list[Scenario],
+         points: list[dict[str, Any]], *, reps: int,
          seed: int | None, months: int | None, identity_extra: dict[str, Any],
          overrides: Any, workers: int | None, scheduler: str | None,
          executor: cf.Executor | None, out: str | Path | None, resume: bool,
          progress: Callable[[int, int], None] | None,
          command: Sequence[str] | None) -> Experiment:
+    """Run every arm on every replication seed; `loaded` is what the manifest records."""
     start = time.perf_counter()
     if reps < 1:
         raise ExperimentError(f"reps: must be ≥ 1, got {reps}")
-    base = arms[0].seed if seed is None else int(seed)
+    base = loaded[0].seed if seed is None else int(seed)
     if base < 0:
         raise ExperimentError(f"seed: must be ≥ 0, got {base}")
     seeds = replication_seeds(base, reps)
     keys = tuple(points[0]) if points else ()
-    tasks = _build_tasks(arms, points, seeds, months,
-                         arms[0].name if kind == "sweep" else None)
+    tasks = _build_tasks(arms, points, seeds, months)
     total = len(tasks)
     manifest = _jsonable({
         "kind": kind,
-        "scenarios": ([a.to_dict() for a in arms] if kind == "compare" else [arms[0].to_dict()]),
+        "scenarios": [s.to_dict() for s in loaded],
         **identity_extra,
         "reps": reps,
         "seed": base,
@@ -560,7 +593,11 @@ def _run(kind: str, arms: list[Scenario], points: list[dict[str, Any]], *, reps:
         "files": [RUNS, SUMMARY, MANIFEST, f"{RUNS_DIR}/"],
     })
     folder = _Folder(Path(out)) if out is not None else None
-    finished = folder.open(manifest, resume, tasks) if folder else set()
+    finished: set[str] = set()
+    if folder:
+        finished, stored = folder.check({k: manifest[k] for k in _IDENTITY_KEYS}, resume, tasks)
+        if stored:
+            manifest["created"] = stored.get("created", manifest["created"])
 
     frames: dict[str, pd.DataFrame] = {}
     for task in tasks:
@@ -570,7 +607,10 @@ def _run(kind: str, arms: list[Scenario], points: list[dict[str, Any]], *, reps:
     if progress:
         progress(resumed, total)
 
-    def done(task: Task, df: pd.DataFrame) -> None:
+    cpu = [0.0]
+
+    def done(task: Task, df: pd.DataFrame, seconds: float) -> None:
+        cpu[0] += seconds
         if folder:
             folder.store(task, df)
         frames[task.file] = df
@@ -578,20 +618,22 @@ def _run(kind: str, arms: list[Scenario], points: list[dict[str, Any]], *, reps:
             progress(len(frames), total)
 
     todo = [t for t in tasks if t.file not in finished]
-    if executor is not None:
-        _execute(todo, executor, done)
-    elif todo:
-        with executor_for(workers, scheduler, tasks=len(todo)) as ex:
-            _execute(todo, ex, done)
+    own = executor is None and bool(todo)
+    # The executor comes first: an unreachable scheduler must leave the folder untouched.
+    with executor_for(workers, scheduler, tasks=len(todo)) if own else nullcontext(executor) as ex:
+        if folder:
+            folder.write_manifest(manifest)
+        _execute(todo, ex, done)
 
     runs = pd.concat([frames[t.file] for t in tasks], ignore_index=True)
     exp = Experiment(kind=kind, runs=runs, arms=arms, keys=keys, seed=base, seeds=seeds,
                      folder=folder.path if folder else None, resumed=resumed,
-                     elapsed_s=time.perf_counter() - start)
+                     elapsed_s=time.perf_counter() - start, cpu_s=cpu[0])
     if folder:
         manifest.update(complete=True, runs_done=total,
                         finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                        elapsed_s=round(exp.elapsed_s, 3), resumed=resumed)
+                        elapsed_s=round(exp.elapsed_s, 3), cpu_s=round(exp.cpu_s, 3),
+                        resumed=resumed)
         folder.finish(exp, manifest)
     return exp
 
@@ -653,7 +695,7 @@ def compare(
         got = ", ".join(f"{a.name}: {a.months}" for a in arms)
         raise ExperimentError(f"compare: the scenarios run for different months ({got}); "
                               "pass months (--months) to compare them over the same horizon")
-    return _run("compare", arms, [{} for _ in arms], reps=reps, seed=seed, months=months,
+    return _run("compare", arms, arms, [{} for _ in arms], reps=reps, seed=seed, months=months,
                 identity_extra={"vary": None}, overrides=overrides, workers=workers,
                 scheduler=scheduler, executor=executor, out=out, resume=resume,
                 progress=progress, command=command)
@@ -702,7 +744,7 @@ def sweep(
             problems.extend(p for p in exc.problems if p not in problems)
     if problems:
         raise ScenarioError(problems)
-    return _run("sweep", arms, points, reps=reps, seed=seed, months=months,
+    return _run("sweep", [base], arms, points, reps=reps, seed=seed, months=months,
                 identity_extra={"vary": {k: list(v) for k, v in vary.items()}},
                 overrides=overrides, workers=workers, scheduler=scheduler, executor=executor,
                 out=out, resume=resume, progress=progress, command=command)
@@ -726,7 +768,6 @@ def read_experiment(folder: str | Path) -> Experiment:
 
 
 __all__ = [
-    "COLUMNS",
     "IDENTITY",
     "OUTCOMES",
     "Experiment",
@@ -734,6 +775,7 @@ __all__ = [
     "Outcome",
     "Task",
     "compare",
+    "default_folder",
     "executor_for",
     "grid_points",
     "parse_vary",

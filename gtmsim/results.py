@@ -61,6 +61,10 @@ def write_parquet(df: pd.DataFrame, path: Path) -> None:
     _atomic(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
+def write_csv(df: pd.DataFrame, path: Path) -> None:
+    _atomic(path, lambda tmp: df.to_csv(tmp, index=False))
+
+
 def write_json(data: Any, path: Path) -> None:
     text = json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
     _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
