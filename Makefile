@@ -24,6 +24,7 @@ install-test: $(VENV)/.installed-test
 
 demo: install
 	$(BIN)/gtmsim run baseline --out results/baseline
+	$(BIN)/gtmsim compare siloed aligned --reps 10 --out results/siloed-vs-aligned --resume --report
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -66,15 +66,17 @@ def _over_time(runs: pd.DataFrame, column: str, ax: Axes, level: float) -> Axes:
 
 
 def _money(ax: Axes, axis: str = "y") -> None:
-    fmt = matplotlib.ticker.FuncFormatter(lambda v, _: _short_money(v))
+    fmt = matplotlib.ticker.FuncFormatter(lambda v, _: short_money(v))
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
 
 
-def _short_money(v: float) -> str:
+def short_money(v: float) -> str:
+    """$1.2M, $350k, −$12k."""
+    sign = "−" if v < 0 else ""
     for size, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(v) >= size:
-            return f"${v / size:.3g}{suffix}"
-    return f"${v:.0f}"
+            return f"{sign}${abs(v) / size:.3g}{suffix}"
+    return f"{sign}${abs(v):.0f}"
 
 
 def _finish(ax: Axes, title: str, legend: bool = True) -> Axes:
@@ -150,8 +152,9 @@ def plot_response_times(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax = _axes(ax)
     names = scenarios(runs)
     cols = colours(runs)
-    for k, (column, hatch) in enumerate((("lead_response_days_median", ""),
-                                         ("lead_response_days_p90", "//"))):
+    shown = [c for c in (("lead_response_days_median", ""), ("lead_response_days_p90", "//"))
+             if c[0] in runs]  # folders written before the 90th percentile existed lack it
+    for k, (column, hatch) in enumerate(shown):
         data = [runs.loc[runs["scenario"] == n, column].dropna().to_numpy() for n in names]
         pos = np.arange(len(names)) * 3 + k
         parts = ax.boxplot(data, positions=pos, widths=0.8, patch_artist=True, showfliers=False)

@@ -35,6 +35,7 @@ from gtmsim import experiment as exp
 from gtmsim.docs import tagged_assumptions
 from gtmsim.metrics import FUNNEL_COLUMNS, METRICS
 from gtmsim.model import simulate
+from gtmsim.report import CHARTS_DIR, ReportError, build_report
 from gtmsim.results import MANIFEST, MONTHLY, write_run
 from gtmsim.scenario import (
     ScenarioError,
@@ -106,7 +107,7 @@ def run(scenario: str, overrides: tuple[str, ...], seed: int | None, months: int
         task = progress.add_task(f"Simulating {sc.name}", total=months)
         result = simulate(sc, seed=seed, months=months,
                           on_month=lambda done, total: progress.update(task, completed=done))
-    write_run(result, folder, command=["gtmsim", *sys.argv[1:]])
+    write_run(result, folder, command=_canonical_command())
     last = result.monthly.iloc[-1]
     if as_json:
         summary = {
@@ -200,6 +201,8 @@ def _experiment_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--quiet", "-q", is_flag=True,
                      help="No progress and no table; print the folder."),
         click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON."),
+        click.option("--report", "with_report", is_flag=True,
+                     help="Also write the leadership report (report.html and charts/) in --out."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -295,7 +298,8 @@ def sweep_table(summary: pd.DataFrame, keys: Sequence[str]) -> Table:
 
 def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Sequence[str],
                     keys: Sequence[str], workers: int | None, scheduler: str | None,
-                    out_dir: Path | None, quiet: bool, as_json: bool, **kwargs: Any) -> None:
+                    out_dir: Path | None, quiet: bool, as_json: bool, with_report: bool = False,
+                    **kwargs: Any) -> None:
     """Shared body of `compare` and `sweep`: progress, Ctrl-C, printing."""
     if workers is not None and scheduler is not None:
         raise click.UsageError("--workers and --scheduler exclude each other; give one")
@@ -323,6 +327,8 @@ def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Se
             raise SystemExit(130) from None
     summary = result.summary()
     files = [str(folder / exp.RUNS), str(folder / exp.SUMMARY), str(folder / MANIFEST)]
+    if with_report:
+        files.append(str(build_report(folder)))
     if as_json:
         click.echo(json.dumps({
             "kind": kind, "folder": str(folder), "files": files,
@@ -350,12 +356,13 @@ def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Se
 def compare_command(scenario_names: tuple[str, ...], reps: int, seed: int | None,
                     months: int | None, overrides: tuple[str, ...], workers: int | None,
                     scheduler: str | None, out_dir: Path | None, resume: bool, quiet: bool,
-                    as_json: bool) -> None:
+                    as_json: bool, with_report: bool) -> None:
     """Compare SCENARIOs on common random numbers: every scenario runs on the same
     replication seeds; each is compared with the first by paired differences."""
     _run_experiment("compare", lambda **kw: exp.compare(list(scenario_names), **kw),
                     names=scenario_names, keys=(), workers=workers, scheduler=scheduler,
-                    out_dir=out_dir, quiet=quiet, as_json=as_json, reps=reps, seed=seed,
+                    out_dir=out_dir, quiet=quiet, as_json=as_json, with_report=with_report,
+                    reps=reps, seed=seed,
                     months=months, overrides=list(overrides), resume=resume)
 
 
@@ -369,14 +376,15 @@ def compare_command(scenario_names: tuple[str, ...], reps: int, seed: int | None
 def sweep_command(scenario: str, vary_texts: tuple[str, ...], reps: int, seed: int | None,
                   months: int | None, overrides: tuple[str, ...], workers: int | None,
                   scheduler: str | None, out_dir: Path | None, resume: bool, quiet: bool,
-                  as_json: bool) -> None:
+                  as_json: bool, with_report: bool) -> None:
     """Sweep SCENARIO over the full grid of the --vary keys × replications, on common
     random numbers."""
     vary = exp.parse_vary(vary_texts)
     name = load_scenario(scenario, overrides).name
     _run_experiment("sweep", lambda **kw: exp.sweep(scenario, vary, **kw),
                     names=[name], keys=list(vary), workers=workers, scheduler=scheduler,
-                    out_dir=out_dir, quiet=quiet, as_json=as_json, reps=reps, seed=seed,
+                    out_dir=out_dir, quiet=quiet, as_json=as_json, with_report=with_report,
+                    reps=reps, seed=seed,
                     months=months, overrides=list(overrides), resume=resume)
 
 
@@ -466,6 +474,17 @@ def validate(check_name: str | None, size: str, seed: int, out_dir: Path | None,
         raise SystemExit(EXIT_FAILURE)
 
 
+@app.command("report")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path),
+              help="The HTML file (default: FOLDER/report.html); charts go beside it.")
+def report_command(folder: Path, output: Path | None) -> None:
+    """Write the leadership report of a results FOLDER (of run, compare or sweep): one
+    self-contained HTML page, and each chart as a 16:9 PNG beside it."""
+    path = build_report(folder, output)
+    out.print(f"Report: {path} (charts in {path.parent / CHARTS_DIR})", markup=False)
+
+
 @app.command()
 def assumptions() -> None:
     """List the modelling assumptions tagged in the code, with where they live."""
@@ -483,7 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.problems:
             err.print(line, markup=False)
         return EXIT_BAD_INPUT
-    except exp.ExperimentError as exc:
+    except (exp.ExperimentError, ReportError) as exc:
         err.print(f"gtmsim: {exc}", markup=False)
         return EXIT_BAD_INPUT
     except click.exceptions.Exit as exc:

@@ -1,0 +1,319 @@
+"""The leadership report: one self-contained HTML page from a results folder.
+
+It opens with a headline sentence generated from the numbers, then a KPI table with
+intervals, the charts (embedded PNGs, so it views offline), what differs between the
+scenarios, and the method. Each chart is also written as a 16:9 PNG beside the report.
+Everything comes from the results folder: changing the report never needs a rerun.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from gtmsim import charts
+from gtmsim.experiment import OUTCOMES, RUNS, Experiment, read_experiment
+from gtmsim.results import MANIFEST, MONTHLY, _atomic, read_manifest
+from gtmsim.scenario import ScenarioError, scenario_from_dict
+
+REPORT = "report.html"
+CHARTS_DIR = "charts"
+OUTCOME = {o.name: o for o in OUTCOMES}
+
+
+class ReportError(Exception):
+    """The folder is not a results folder gtmsim can report on."""
+
+
+@dataclass
+class Results:
+    """What a report needs from a results folder of `run`, `compare` or `sweep`."""
+
+    kind: str
+    manifest: dict[str, Any]
+    runs: pd.DataFrame
+    experiment: Experiment | None
+    months: int
+
+    @property
+    def arms(self) -> list[str]:
+        return charts.scenarios(self.display_runs)
+
+    @property
+    def display_runs(self) -> pd.DataFrame:
+        """Runs with `scenario` naming each arm (sweep grid points get their own name)."""
+        if self.kind != "sweep" or self.experiment is None:
+            return self.runs
+        return self.runs.assign(scenario=arm_names(self.runs, self.experiment.keys))
+
+
+def arm_names(frame: pd.DataFrame, keys: tuple[str, ...] | list[str]) -> pd.Series:
+    """A readable name per row of a sweep: its grid point, e.g. "sales.reps=6"."""
+    values = frame[list(keys)].astype(str)
+    return values.apply(lambda r: ", ".join(f"{k}={v}" for k, v in zip(keys, r, strict=True)), axis=1)
+
+
+def load_results(folder: str | Path) -> Results:
+    """Read a results folder written by `gtmsim run`, `compare` or `sweep`."""
+    folder = Path(folder)
+    if not (folder / MANIFEST).is_file():
+        raise ReportError(f"{folder}: not a results folder (no {MANIFEST})")
+    manifest = read_manifest(folder)
+    kind = manifest.get("kind")
+    if kind == "run":
+        if not (folder / MONTHLY).is_file():
+            raise ReportError(f"{folder}: {MONTHLY} is missing")
+        runs = pd.read_parquet(folder / MONTHLY)
+        return Results(kind, manifest, runs, None, int(manifest["months"]))
+    if kind in ("compare", "sweep"):
+        if not (folder / RUNS).is_file():
+            raise ReportError(f"{folder}: {RUNS} is missing; finish the experiment with --resume")
+        exp = read_experiment(folder)
+        return Results(kind, manifest, exp.runs, exp, int(runs_months(exp.runs)))
+    raise ReportError(f"{folder}: unknown kind of results {kind!r} in {MANIFEST}")
+
+
+def runs_months(runs: pd.DataFrame) -> int:
+    return int(runs["month"].max())
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+def money(v: float) -> str:
+    if v is None or not math.isfinite(v):
+        return "–"
+    return charts.short_money(v)
+
+
+def fmt(outcome: str, v: float, *, difference: bool = False) -> str:
+    """A figure in its unit; differences of fractions are in percentage points."""
+    if v is None or not math.isfinite(v):
+        return "–"
+    unit = OUTCOME[outcome].unit if outcome in OUTCOME else ""
+    if unit.startswith("$"):
+        return money(v)
+    if unit == "fraction":
+        return f"{100 * v:+.1f} pp" if difference else f"{v:.1%}"
+    if unit == "days":
+        return f"{v:.1f} days"
+    return f"{v:,.1f}" if abs(v) < 100 else f"{v:,.0f}"
+
+
+def summary_table(res: Results) -> pd.DataFrame:
+    """Per arm and outcome: mean and interval, and the paired difference from the first arm.
+
+    For a single run there is one replication: the means are the run's figures and the
+    intervals are empty.
+    """
+    if res.experiment is not None:
+        s = res.experiment.summary()
+        if res.kind == "sweep":
+            s = s.assign(scenario=arm_names(s, res.experiment.keys))
+        return s
+    run = res.runs.sort_values("month")
+    rows = [{"scenario": run["scenario"].iloc[0], "outcome": o.name, "n": 1, "mean": o.reduce(run),
+             "ci_low": float("nan"), "ci_high": float("nan"), "diff": float("nan"),
+             "diff_ci_low": float("nan"), "diff_ci_high": float("nan"),
+             "diff_pct": float("nan"), "ahead": float("nan")} for o in OUTCOMES]
+    return pd.DataFrame(rows)
+
+
+def headline(res: Results, table: pd.DataFrame) -> str:
+    """One sentence for the board, generated from the bookings figures."""
+    books = table[table["outcome"] == "cumulative_bookings"].reset_index(drop=True)
+    months = res.months
+    if len(books) == 1 or res.kind == "run":
+        r = books.iloc[0]
+        kpi = table.set_index("outcome")["mean"]
+        return (f"{r['scenario']} books {money(r['mean'])} over {months} months: "
+                f"{kpi['customers']:,.0f} customers, a {kpi['win_rate']:.0%} win rate and a CAC of "
+                f"{money(kpi['cac'])} (one run, seed {res.manifest.get('seed')}).")
+    ref = books.iloc[0]
+    best = books.iloc[books["mean"].idxmax()]
+    if best.name == 0:  # the reference leads: state it against the runner-up, signs flipped
+        other = books.drop(index=0)
+        runner = other.loc[other["mean"].idxmax()]
+        winner, loser = ref["scenario"], runner["scenario"]
+        base = runner["mean"]
+        diff, lo, hi = -runner["diff"], -runner["diff_ci_high"], -runner["diff_ci_low"]
+        ahead = 1 - runner["ahead"]
+    else:
+        winner, loser = best["scenario"], ref["scenario"]
+        base = ref["mean"]
+        diff, lo, hi, ahead = best["diff"], best["diff_ci_low"], best["diff_ci_high"], best["ahead"]
+    pct, pct_lo, pct_hi = (100 * x / base for x in (diff, lo, hi))
+    n = int(books["n"].min())
+    sentence = (f"{winner} books {pct:.0f}% more than {loser} over {months} months "
+                f"(95% CI {pct_lo:.0f}% to {pct_hi:.0f}%) and comes out ahead in "
+                f"{ahead:.0%} of {n} replications.")
+    if lo <= 0 <= hi:
+        sentence += (" The interval includes zero: at this number of replications the "
+                     "difference cannot be told from chance.")
+    return sentence
+
+
+def kpi_rows(res: Results, table: pd.DataFrame) -> list[list[str]]:
+    rows = []
+    first = table["scenario"].iloc[0]
+    for o in OUTCOMES:
+        part = table[table["outcome"] == o.name]
+        for _, r in part.iterrows():
+            interval = (f"{fmt(o.name, r['ci_low'])} to {fmt(o.name, r['ci_high'])}"
+                        if math.isfinite(r["ci_low"]) else "–")
+            if r["scenario"] == first or not math.isfinite(r["diff"]):
+                diff = ahead = "–"
+            else:
+                low, high = (fmt(o.name, r[c], difference=True) for c in ("diff_ci_low", "diff_ci_high"))
+                diff = f"{r['diff_pct']:+.0f}% ({low} to {high})"
+                ahead = f"{r['ahead']:.0%}"
+            rows.append([o.label, str(r["scenario"]), fmt(o.name, r["mean"]), interval, diff, ahead])
+    return rows
+
+
+def differing_parameters(res: Results) -> pd.DataFrame:
+    """Scenario keys (and resolved levers) whose values differ between the arms."""
+    if res.kind == "run":
+        return pd.DataFrame()
+    if res.kind == "sweep":
+        keys = list(res.experiment.keys)
+        return res.display_runs.drop_duplicates("scenario").set_index("scenario")[keys].T
+    flat: dict[str, dict[str, Any]] = {}
+    for data in res.manifest.get("scenarios", []):
+        name = data.get("name", "?")
+        row = _flatten({k: v for k, v in data.items() if k not in ("name", "question")})
+        try:
+            levers = vars(scenario_from_dict(data).levers)
+            row |= {f"levers in force: {k}": v for k, v in levers.items()}
+        except ScenarioError:
+            pass
+        flat[name] = row
+    frame = pd.DataFrame(flat)
+    same = frame.astype(str).nunique(axis=1) <= 1
+    return frame[~same]
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out |= _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return out
+    return {prefix: data}
+
+
+# --------------------------------------------------------------------------- the page
+
+
+def _png(fig: plt.Figure, dpi: int = 100) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    return buf.getvalue()
+
+
+def _table_html(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+CSS = """
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;
+padding:0 1em;color:#222;line-height:1.45}
+h1{font-size:1.5em;margin-bottom:.2em} .headline{font-size:1.35em;font-weight:600;margin:.6em 0 1.2em;
+padding:.8em 1em;background:#f3f6fa;border-left:5px solid #1f77b4}
+table{border-collapse:collapse;margin:1em 0;font-size:.92em} th,td{padding:.35em .7em;
+border-bottom:1px solid #ddd;text-align:right} th{background:#fafafa} td:first-child,th:first-child,
+td:nth-child(2){text-align:left} img{width:100%;height:auto;margin:.5em 0 1.5em}
+.method{font-size:.9em;color:#444} code{background:#f4f4f4;padding:0 .2em}
+"""
+
+
+def build_report(folder: str | Path, out: str | Path | None = None, *, dpi: int = 100) -> Path:
+    """Write the HTML report of a results folder and the charts as 16:9 PNGs beside it.
+
+    Args:
+        folder: a results folder of `run`, `compare` or `sweep`.
+        out: the HTML file (default: `folder/report.html`).
+        dpi: resolution of the charts (16:9 at 13.33 × 7.5 inches).
+
+    Returns:
+        The path of the HTML file.
+    """
+    res = load_results(folder)
+    out = Path(out) if out is not None else Path(folder) / REPORT
+    table = summary_table(res)
+    runs = res.display_runs
+    levers = list(res.experiment.keys) if res.kind == "sweep" else []
+    figures = charts.all_charts(runs, sweep_levers=[])
+    if levers:
+        for lever in levers:
+            fig, ax = charts.slide_figure()
+            charts.plot_sweep(res.runs.assign(scenario=res.runs["scenario"]), lever, ax=ax)
+            figures = {f"sweep_{lever}": fig, **figures}
+    chart_dir = out.parent / CHARTS_DIR
+    chart_dir.mkdir(parents=True, exist_ok=True)
+    images = []
+    for i, (name, fig) in enumerate(figures.items(), start=1):
+        data = _png(fig, dpi)
+        plt.close(fig)
+        _atomic(chart_dir / f"{i:02d}_{name}.png", lambda tmp, d=data: tmp.write_bytes(d))
+        images.append((name, base64.b64encode(data).decode("ascii")))
+
+    m = res.manifest
+    title = {"run": "Run", "compare": "Comparison", "sweep": "Sweep"}[res.kind]
+    arms = ", ".join(res.arms) if res.kind != "sweep" else m.get("scenarios", [{}])[0].get("name", "")
+    parts = [f"<h1>{title}: {html.escape(arms)}</h1>",
+             f'<p class="headline">{html.escape(headline(res, table))}</p>',
+             "<h2>Key figures</h2>",
+             _table_html(["Outcome", "Scenario", "Mean", "95% interval",
+                          f"Difference from {table['scenario'].iloc[0]} (paired 95% CI)",
+                          "Ahead in"], kpi_rows(res, table))]
+    parts.append("<h2>Charts</h2>")
+    parts += [f'<img alt="{html.escape(name)}" src="data:image/png;base64,{b64}">'
+              for name, b64 in images]
+    diffs = differing_parameters(res)
+    if not diffs.empty:
+        parts.append("<h2>What differs between the scenarios</h2>")
+        rows = [[k, *(str(v) for v in row)] for k, row in diffs.iterrows()]
+        parts.append(_table_html(["Parameter", *map(str, diffs.columns)], rows))
+    parts.append("<h2>Method</h2>" + _method(res))
+    page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>gtmsim {title.lower()}: {html.escape(arms)}</title><style>{CSS}</style>"
+            f"</head><body>{''.join(parts)}</body></html>\n")
+    _atomic(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    return out
+
+
+def _method(res: Results) -> str:
+    m = res.manifest
+    versions = ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())
+    command = " ".join(m.get("command", []))
+    if res.kind == "run":
+        lines = [f"One run of {res.months} months on seed {m.get('seed')}. A single run is one "
+                 "possible history; use <code>gtmsim compare</code> for intervals."]
+    else:
+        seeds = m.get("seeds", [])
+        shown = ", ".join(map(str, seeds[:3])) + (", …" if len(seeds) > 3 else "")
+        lines = [f"{m.get('reps')} replications per scenario over {res.months} months, on "
+                 f"replication seeds spawned from base seed {m.get('seed')} with NumPy's "
+                 f"SeedSequence ({shown}).",
+                 "Common random numbers: replication r of every scenario runs on the same seed, "
+                 "so it sees the same market and the same random streams; differences are "
+                 "paired by replication and their intervals are paired-t 95% intervals "
+                 "(Law, Simulation Modeling and Analysis). Scenario intervals are t intervals "
+                 "over replications. Bands in the charts span 90% of replications.",
+                 "CAC is (marketing spend + sales cost) / wins over the run; payback is CAC "
+                 "divided by the monthly value of the average won deal."]
+    lines += [f"Versions: {html.escape(versions)}.", f"Command: <code>{html.escape(command)}</code>",
+              f"Created {html.escape(str(m.get('created', '')))}."]
+    return '<div class="method">' + "".join(f"<p>{line}</p>" for line in lines) + "</div>"
