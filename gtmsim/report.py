@@ -134,7 +134,7 @@ def headline(res: Results, table: pd.DataFrame) -> str:
     if len(books) == 1 or res.kind == "run":
         r = books.iloc[0]
         kpi = table.set_index("outcome")["mean"]
-        return (f"{r['scenario']} books {money(r['mean'])} over {months} months: "
+        return (f"{str(r['scenario']).capitalize()} books {money(r['mean'])} over {months} months: "
                 f"{kpi['customers']:,.0f} customers, a {kpi['win_rate']:.0%} win rate and a CAC of "
                 f"{money(kpi['cac'])} (one run, seed {res.manifest.get('seed')}).")
     ref = books.iloc[0]
@@ -158,7 +158,7 @@ def headline(res: Results, table: pd.DataFrame) -> str:
     if lo <= 0 <= hi:
         sentence += (" The interval includes zero: at this number of replications the "
                      "difference cannot be told from chance.")
-    return sentence
+    return sentence[:1].upper() + sentence[1:]
 
 
 def kpi_rows(res: Results, table: pd.DataFrame) -> list[list[str]]:

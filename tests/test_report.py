@@ -54,7 +54,7 @@ def test_headline_and_table_recomputed_from_the_runs_table(compared):
     text = headline(res, table)
     leader, other = ("aligned", "siloed") if diff.mean() > 0 else ("siloed", "aligned")
     pct = abs(100 * diff.mean() / final[other].mean())
-    assert text.startswith(f"{leader} books {pct:.0f}% more than {other} over 8 months")
+    assert text.startswith(f"{leader.capitalize()} books {pct:.0f}% more than {other} over 8 months")
     assert f"of {len(final)} replications" in text
     page = build_report(compared).read_text(encoding="utf-8")
     assert text.replace("'", "&#x27;") in page
@@ -65,7 +65,7 @@ def test_report_of_a_single_run(tmp_path):
     write_run(result, tmp_path / "run")
     page = build_report(tmp_path / "run", tmp_path / "out" / "r.html").read_text(encoding="utf-8")
     final = result.monthly["cumulative_bookings"].iloc[-1]
-    assert "baseline books $" in page and "one run, seed 3" in page
+    assert "Baseline books $" in page and "one run, seed 3" in page
     assert (tmp_path / "out" / "charts").is_dir()
     assert final > 0
 
