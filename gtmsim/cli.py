@@ -100,6 +100,14 @@ def run(scenario: str, overrides: tuple[str, ...], seed: int | None, months: int
     sc = load_scenario(scenario, overrides)
     months = months or sc.months
     folder = out_dir or Path("results") / sc.name
+    if (folder / MANIFEST).is_file():
+        try:
+            kind = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("kind")
+        except (OSError, ValueError):
+            kind = None
+        if kind != "run":
+            raise click.UsageError(f"{folder} holds other results ({kind or 'unreadable'} "
+                                   f"{MANIFEST}); choose another --out")
     show_progress = not quiet and not as_json and err.is_terminal
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("months"), TimeRemainingColumn(), console=err,

@@ -94,3 +94,13 @@ def test_shipped_names_work_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["run", "aligned", "--set", "market.prospects=2000", "--months", "1", "-q"]) == 0
     assert (tmp_path / "results" / "aligned" / "monthly.parquet").is_file()
+
+
+def test_run_refuses_a_folder_holding_other_results(tmp_path, capsys):
+    folder = tmp_path / "exp"
+    folder.mkdir()
+    (folder / "manifest.json").write_text('{"kind": "compare"}')
+    assert main(["run", "--set", "market.prospects=2000", "--months", "1", "--out", str(folder)]) == 2
+    assert "holds other results" in capsys.readouterr().err
+    assert not (folder / "monthly.parquet").exists()
+    assert (folder / "manifest.json").read_text() == '{"kind": "compare"}'
