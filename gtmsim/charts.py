@@ -243,22 +243,28 @@ def slide_figure() -> tuple[plt.Figure, Axes]:
     return fig, ax
 
 
-def all_charts(runs: pd.DataFrame, sweep_levers: Sequence[str] = ()) -> dict[str, plt.Figure]:
-    """Every chart that applies to these runs, each on its own 16:9 figure."""
+def all_charts(runs: pd.DataFrame, sweep_levers: Sequence[str] = (),
+               sweep_runs: pd.DataFrame | None = None) -> dict[str, plt.Figure]:
+    """Every chart that applies to these runs, each on its own 16:9 figure.
+
+    Sweep charts come first and draw on `sweep_runs` (default `runs`): a sweep's runs keep
+    the scenario name, while the other charts want one name per grid point.
+    """
     figures: dict[str, plt.Figure] = {}
+    swept = runs if sweep_runs is None else sweep_runs
     with plt.rc_context({"font.size": 14}):
         def make(name, draw):
             fig, ax = slide_figure()
             draw(ax)
             figures[name] = fig
 
+        for lever in sweep_levers:
+            make(f"sweep_{lever}", lambda ax, lv=lever: plot_sweep(swept, lv, ax=ax))
         make("bookings", lambda ax: plot_bookings(runs, ax=ax))
         make("lead_outcomes", lambda ax: plot_lead_outcomes(runs, ax=ax))
         make("response_times", lambda ax: plot_response_times(runs, ax=ax))
         make("utilization", lambda ax: plot_utilization(runs, ax=ax))
         make("cac", lambda ax: plot_cac(runs, ax=ax))
-        for lever in sweep_levers:
-            make(f"sweep_{lever}", lambda ax, lv=lever: plot_sweep(runs, lv, ax=ax))
         for i, name in enumerate(scenarios(runs)):
             make(f"funnel_{i + 1}", lambda ax, n=name: plot_funnel(runs, scenario=n, ax=ax))
     return figures

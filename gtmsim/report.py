@@ -21,7 +21,7 @@ import pandas as pd
 
 from gtmsim import charts
 from gtmsim.experiment import OUTCOMES, RUNS, Experiment, read_experiment
-from gtmsim.results import MANIFEST, MONTHLY, _atomic, read_manifest
+from gtmsim.results import MANIFEST, MONTHLY, atomic_write, read_manifest
 from gtmsim.scenario import ScenarioError, scenario_from_dict
 
 REPORT = "report.html"
@@ -252,21 +252,15 @@ def build_report(folder: str | Path, out: str | Path | None = None, *, dpi: int 
     res = load_results(folder)
     out = Path(out) if out is not None else Path(folder) / REPORT
     table = summary_table(res)
-    runs = res.display_runs
     levers = list(res.experiment.keys) if res.kind == "sweep" else []
-    figures = charts.all_charts(runs, sweep_levers=[])
-    if levers:
-        for lever in levers:
-            fig, ax = charts.slide_figure()
-            charts.plot_sweep(res.runs.assign(scenario=res.runs["scenario"]), lever, ax=ax)
-            figures = {f"sweep_{lever}": fig, **figures}
+    figures = charts.all_charts(res.display_runs, sweep_levers=levers, sweep_runs=res.runs)
     chart_dir = out.parent / CHARTS_DIR
     chart_dir.mkdir(parents=True, exist_ok=True)
     images = []
     for i, (name, fig) in enumerate(figures.items(), start=1):
         data = _png(fig, dpi)
         plt.close(fig)
-        _atomic(chart_dir / f"{i:02d}_{name}.png", lambda tmp, d=data: tmp.write_bytes(d))
+        atomic_write(chart_dir / f"{i:02d}_{name}.png", lambda tmp, d=data: tmp.write_bytes(d))
         images.append((name, base64.b64encode(data).decode("ascii")))
 
     m = res.manifest
@@ -290,7 +284,7 @@ def build_report(folder: str | Path, out: str | Path | None = None, *, dpi: int 
     page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>gtmsim {title.lower()}: {html.escape(arms)}</title><style>{CSS}</style>"
             f"</head><body>{''.join(parts)}</body></html>\n")
-    _atomic(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    atomic_write(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))
     return out
 
 

@@ -44,7 +44,7 @@ def versions() -> dict[str, str]:
     }
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder, then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -58,16 +58,16 @@ def _atomic(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def write_parquet(df: pd.DataFrame, path: Path) -> None:
-    _atomic(path, lambda tmp: df.to_parquet(tmp, index=False))
+    atomic_write(path, lambda tmp: df.to_parquet(tmp, index=False))
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    _atomic(path, lambda tmp: df.to_csv(tmp, index=False))
+    atomic_write(path, lambda tmp: df.to_csv(tmp, index=False))
 
 
 def write_json(data: Any, path: Path) -> None:
     text = json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
-    _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
