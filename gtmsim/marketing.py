@@ -4,7 +4,8 @@ A program is broad and slow: each month its budget joins a geometric adstock
 (x*_m = x_m + θ·x*_{m-1}), the adstock buys touches, and a Hill curve turns touches
 into reach with diminishing returns. Each day the program touches a Poisson number of
 prospects in its audience; touches make the unaware aware, build trust in the aware,
-and occasionally turn an in-market prospect into a hand-raiser.
+and occasionally turn an in-market prospect into a hand-raiser. Programs choose their
+touches one by one and the model applies the day's touches together (`touch`).
 """
 
 from __future__ import annotations
@@ -16,9 +17,7 @@ import numpy as np
 
 from gtmsim.prospects import (
     AWARE,
-    CUSTOMER,
-    LEAD,
-    OPPORTUNITY,
+    DORMANT,
     SRC_CAPTURE,
     SRC_MARKETING,
     UNAWARE,
@@ -92,12 +91,23 @@ class MarketingProgram(mesa.Agent):
         return float(sizes[self._mask()].sum())
 
     def step(self) -> None:
+        """Choose today's touches; the model applies all programs' touches together."""
         k = int(self.stream.poisson(self.reach_per_day)) if self.reach_per_day > 0 else 0
         if k == 0:
             return
         targets = self._draw(k)
+        if len(targets) == 0:
+            return
         self.touches += len(targets)
-        touch(self.model, targets, self.config, self.stream)
+        # Each touch's two chances (awareness; hand-raise or capture) come from this program's
+        # stream as it draws, so the program's draws never depend on what others did today.
+        self.model.day_touches.append((self, targets, self.stream.random((2, len(targets)))))
+
+    def effects(self) -> tuple[float, float, float, float]:
+        """Per touch: awareness chance, trust gain, hand-raise scale, capture chance."""
+        cfg = self.config
+        return (cfg.awareness, cfg.trust, cfg.hand_raise,
+                cfg.lead_capture * (1 - self.model.levers.marketing_reward))
 
     def _steer(self) -> None:
         """This month's targeting: segment weights and the fit preference (levers change
@@ -109,6 +119,7 @@ class MarketingProgram(mesa.Agent):
         # with chance ∝ (1-f) + f·fit, scaled so that every segment keeps its share).
         self.steer = self.mask * m.segment_weights
         self.fit_floor = (1 - f) + f * m.prospects.seg_mean_fit.min()
+        self.cdf = m.prospects.segment_cdf(m.prospects.seg_size * self.steer)
 
     def _draw(self, k: int) -> np.ndarray:
         """Draw about `k` touched prospects; feedback from won deals steers segment and fit."""
@@ -124,7 +135,7 @@ class MarketingProgram(mesa.Agent):
             keep = self.stream.random(len(idx)) < steer[p.segment[idx]] / steer.max()
             idx = idx[keep]
         else:
-            idx = p.sample_segments(int(np.ceil(k / fit_floor)), p.seg_size * steer, self.stream)
+            idx = p.sample_segments(int(np.ceil(k / fit_floor)), self.cdf, self.stream)
         if f > 0 and len(idx):
             seg = p.segment[idx]
             chance = fit_floor * ((1 - f) + f * p.fit[idx]) / ((1 - f) + f * p.seg_mean_fit[seg])
@@ -132,30 +143,52 @@ class MarketingProgram(mesa.Agent):
         return idx
 
 
-def touch(model: GTMModel, idx: np.ndarray, cfg: Program, rng: np.random.Generator) -> None:
-    """Apply one batch of marketing touches to prospects `idx`."""
+def touch(model: GTMModel, batch: list[tuple[MarketingProgram, np.ndarray, np.ndarray]]) -> None:
+    """Apply one day's touches of every program: (program, prospects, chances 2×k) each.
+
+    A prospect touched more than once in a day (by one program or several) takes every
+    touch: it becomes aware if any touch makes it so, its trust gains compound, and each
+    touch gives its own chance to raise a hand or fill a form.
+    """
+    if not batch:
+        return
     p = model.prospects
     day = model.day
-    idx = np.unique(idx)
-    stage = p.stage[idx]
-    unaware = idx[stage == UNAWARE]
-    woke = unaware[rng.random(len(unaware)) < cfg.awareness]
-    p.move(woke, AWARE, day)
-    engaged = idx[(stage == AWARE) | (stage == LEAD) | (stage == OPPORTUNITY) | (stage == CUSTOMER)]
-    p.add_trust(np.concatenate([woke, engaged]), cfg.trust, day)
-    model.consider(woke)  # newly aware prospects who are in market may ask for a demo
+    idx = np.concatenate([b[1] for b in batch])
+    effects = np.array([prog.effects() for prog, _, _ in batch]).T
+    effect = effects[:, np.repeat(np.arange(len(batch)), [len(b[1]) for b in batch])]
+    chance = np.concatenate([b[2] for b in batch], axis=1)
+    # Touches grouped by prospect: `who` the distinct prospects, `of[t]` touch t's prospect.
+    order = np.argsort(idx, kind="stable")
+    idx, effect, chance = idx[order], effect[:, order], chance[:, order]
+    first = np.empty(len(idx), dtype=bool)
+    first[0] = True
+    np.not_equal(idx[1:], idx[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    who = idx[starts]
+    of = np.cumsum(first) - 1
+    stage = p.stage[who]
+    woke = np.zeros(len(who), dtype=bool)
+    woke[of[(stage[of] == UNAWARE) & (chance[0] < effect[0])]] = True
+    p.move(who[woke], AWARE, day)
+    reached = woke | ((stage != UNAWARE) & (stage != DORMANT))
+    # Trust gains of one day's touches compound: 1 − Π(1 − gain).
+    gain = 1 - np.multiply.reduceat(1 - effect[1], starts)
+    p.add_trust(who[reached], gain[reached], day)
+    model.consider(who[woke])  # newly aware prospects who are in market may ask for a demo
 
-    aware = idx[p.stage[idx] == AWARE]
-    if len(aware) == 0 or (cfg.hand_raise == 0 and cfg.lead_capture == 0):
+    if not (effects[2].any() or effects[3].any()):
         return
-    in_market = p.in_market(aware, day)
-    trust = p.trust_now(aware, day)
-    u = rng.random(len(aware))
+    aware = (p.stage[who] == AWARE)[of]
+    if not aware.any():
+        return
+    in_market = p.in_market(who, day)[of]
+    trust = p.trust_now(who, day)[of]
     # ASSUMPTION: a program's hand-raise chance scales with trust (0.5 + trust): people answer
     # calls to action from brands they trust.
-    raise_hand = in_market & (u < cfg.hand_raise * (0.5 + trust))
-    model.desk.intake(aware[raise_hand], SRC_MARKETING)
+    raise_hand = aware & in_market & (chance[1] < effect[2] * (0.5 + trust))
+    model.desk.intake(idx[raise_hand], SRC_MARKETING)
     # Gated content turns touched prospects who are not buying into leads; marketing does
     # this as far as it is rewarded for lead volume.
-    capture = ~in_market & (u < cfg.lead_capture * (1 - model.levers.marketing_reward))
-    model.desk.intake(aware[capture], SRC_CAPTURE)
+    capture = aware & ~in_market & (chance[1] < effect[3])
+    model.desk.intake(idx[capture], SRC_CAPTURE)

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from gtmsim.alignment import Levers
-from gtmsim.marketing import DAYS_PER_MONTH, MarketingProgram
+from gtmsim.marketing import DAYS_PER_MONTH, MarketingProgram, touch
 from gtmsim.metrics import COLUMNS
 from gtmsim.prospects import (
     AWARE,
@@ -35,6 +35,7 @@ from gtmsim.prospects import (
     UNAWARE,
     ProspectView,
     Prospects,
+    unique_ids,
 )
 from gtmsim.sales import LeadDesk, SalesRep
 from gtmsim.scenario import Scenario, with_changes
@@ -57,16 +58,21 @@ class EventLog:
         self._parts: dict[str, list[dict[str, np.ndarray]]] = {"leads": [], "responses": [], "deals": []}
 
     def record(self, kind: str, **columns: Any) -> None:
-        n = len(columns["prospect"])
-        if n:
-            self._parts[kind].append(
-                {k: np.full(n, v) if np.ndim(v) == 0 else np.array(v) for k, v in columns.items()})
+        """Columns are arrays of one length or scalars for all rows; arrays are kept as given,
+        so callers pass arrays they will not change."""
+        if len(columns["prospect"]):
+            self._parts[kind].append(columns)
 
     def frame(self, kind: str) -> pd.DataFrame:
         parts = self._parts[kind]
         if not parts:
             return pd.DataFrame()
-        df = pd.DataFrame({k: np.concatenate([p[k] for p in parts]) for k in parts[0]})
+        lengths = [len(p["prospect"]) for p in parts]
+        df = pd.DataFrame({
+            k: np.concatenate([np.full(n, p[k]) if np.ndim(p[k]) == 0 else np.asarray(p[k])
+                               for p, n in zip(parts, lengths)])
+            for k in parts[0]
+        })
         df["segment"] = pd.Categorical.from_codes(df["segment"], categories=list(self.segment_names))
         if "source" in df:
             df["source"] = [SOURCES[s] for s in df["source"]]
@@ -146,6 +152,7 @@ class GTMModel(mesa.Model):
         self._sync_programs()
         self._sync_reps(hire_day=-10**6)  # the team at the start is fully ramped
         self.rows: list[dict[str, Any]] = []
+        self.day_touches: list[tuple[MarketingProgram, np.ndarray, np.ndarray]] = []
         # flows[a, b] per month: prospects moved from stage a to stage b (STAGES order).
         self.flow_history: list[np.ndarray] = []
         self.cumulative_bookings = 0.0
@@ -274,7 +281,7 @@ class GTMModel(mesa.Model):
         # `buying_window_days`.
         k = int(rng.poisson(p.n * mk.in_market_share / mk.buying_window_days))
         if k:
-            idx = np.unique(rng.integers(0, p.n, size=k))
+            idx = unique_ids(rng.integers(0, p.n, size=k))
             st = p.stage[idx]
             idx = idx[((st == UNAWARE) | (st == AWARE) | (st == DORMANT)) & ~p.in_market(idx, day)]
             length = mk.buying_window_days * rng.uniform(0.5, 1.5, size=len(idx))
@@ -308,13 +315,13 @@ class GTMModel(mesa.Model):
         speaker_trust = np.where(from_customer, 1.0, p.trust_now(speakers, day))
         # ASSUMPTION: a talk always makes an unaware listener aware (Bass imitation, q per month)
         # and passes on a share of the speaker's trust (customers count as fully trusting).
-        hearing = np.unique(targets)
+        hearing = unique_ids(targets)
         newly = hearing[p.stage[hearing] == UNAWARE]
         p.move(newly, AWARE, day)
         reachable = p.stage[targets] != DORMANT
         p.add_trust(targets[reachable], mk.referral_trust * speaker_trust[reachable], day)
         self.consider(newly)
-        referred = np.unique(targets[from_customer])
+        referred = unique_ids(targets[from_customer])
         referred = referred[(p.stage[referred] == AWARE) & p.in_market(referred, day)]
         chance = mk.inbound_propensity * p.trust_now(referred, day)
         self.desk.intake(referred[rng.random(len(referred)) < chance], SRC_REFERRAL)
@@ -325,13 +332,17 @@ class GTMModel(mesa.Model):
         """One day."""
         if self.day % DAYS_PER_MONTH == 0:
             self._start_month()
-        self.marketing.shuffle_do("step")  # programs touch the market
+        self.day_touches = []
+        self.marketing.do("step")  # programs choose whom to touch (order does not matter)
+        touch(self, self.day_touches)  # the day's touches reach the market together
         self._market_day()  # buying windows, word of mouth, dormant prospects return
         self.desk.expire()  # leads go cold or pass their SLA
         self.desk.handoff()  # marketing passes leads on
         self.desk.close_deals()  # deals at the end of their cycle are won or lost
         self.desk.order()  # routing decides which lead is next
-        self.reps.shuffle_do("step")  # reps work leads, deals and outbound
+        self.reps.shuffle_do("step")  # reps take leads as their time and deal slots allow
+        self.desk.respond()  # first responses: leads qualify into deals or are dropped
+        self.reps.do("prospect_day")  # reps on their weekly outbound day prospect
         self._observe_day()
         if self.day % DAYS_PER_MONTH == DAYS_PER_MONTH - 1:
             self._end_month()
@@ -380,6 +391,7 @@ class GTMModel(mesa.Model):
         p = self.prospects
         t = self.tally
         flows = p.reset_flows()
+        counts = p.counts
         wins = int(flows[OPPORTUNITY, CUSTOMER])
         losses = t.losses
         lead_exits = int(flows[LEAD].sum() - flows[LEAD, LEAD])
@@ -388,12 +400,12 @@ class GTMModel(mesa.Model):
         cost = t.marketing_spend + t.sales_cost
         row = {
             "month": self.month,
-            "unaware": int(p.counts[UNAWARE]),
-            "aware": int(p.counts[AWARE]),
-            "leads": int(p.counts[LEAD]),
-            "opportunities": int(p.counts[OPPORTUNITY]),
-            "customers": int(p.counts[CUSTOMER]),
-            "dormant": int(p.counts[DORMANT]),
+            "unaware": int(counts[UNAWARE]),
+            "aware": int(counts[AWARE]),
+            "leads": int(counts[LEAD]),
+            "opportunities": int(counts[OPPORTUNITY]),
+            "customers": int(counts[CUSTOMER]),
+            "dormant": int(counts[DORMANT]),
             "in_market": int(np.count_nonzero(p.in_market_until > self.day)),
             "new_aware": int(flows[UNAWARE].sum() - flows[UNAWARE, UNAWARE]),
             "new_leads": int(flows[:, LEAD].sum() - flows[LEAD, LEAD]),

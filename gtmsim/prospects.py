@@ -29,6 +29,18 @@ _M2 = np.uint64(0xBF58476D1CE4E5B9)
 _M3 = np.uint64(0x94D049BB133111EB)
 
 
+def unique_ids(idx: np.ndarray) -> np.ndarray:
+    """Sorted distinct ids: `np.unique` for the small arrays of one day, at a fraction of its
+    fixed cost (the model calls it thousands of times a run)."""
+    s = np.sort(idx)
+    if len(s) < 2:
+        return s
+    keep = np.empty(len(s), dtype=bool)
+    keep[0] = True
+    np.not_equal(s[1:], s[:-1], out=keep[1:])
+    return s[keep]
+
+
 def _mix64(x: np.ndarray) -> np.ndarray:
     """SplitMix64 finaliser: a fixed pseudo-random function of each integer."""
     x = x.astype(np.uint64) + _M1
@@ -43,7 +55,7 @@ class Prospects:
     Static traits: `segment`, `fit`, `deal_value`, `cycle_days`. Dynamic state:
     `stage`, `stage_day`, `trust` (value at `trust_day`), `in_market_until`,
     `lead_day`, `source`, `owner`. `flows[a, b]` counts moves from stage a to b since
-    the last `reset_flows()`.
+    the last `reset_flows()`; `counts` are the prospects at each stage now.
     """
 
     def __init__(self, market: Market, rng: np.random.Generator, network_seed: int):
@@ -78,8 +90,9 @@ class Prospects:
         self.lead_day = np.full(n, -1, dtype=np.int32)
         self.source = np.zeros(n, dtype=np.int8)
         self.owner = np.full(n, -1, dtype=np.int32)
-        self.counts = np.zeros(N_STAGES, dtype=np.int64)
-        self.counts[UNAWARE] = n
+        # Stage counts at the last reset of the flows; `counts` adds the flows since.
+        self._counts_at_reset = np.zeros(N_STAGES, dtype=np.int64)
+        self._counts_at_reset[UNAWARE] = n
         self.flows = np.zeros((N_STAGES, N_STAGES), dtype=np.int64)
         # Every prospect that ever became aware, in order: the pool word of mouth and
         # "known contacts" programs draw from (a prospect never becomes unaware again).
@@ -106,8 +119,6 @@ class Prospects:
         frm = self.stage[idx]
         moved = np.bincount(frm, minlength=N_STAGES)
         self.flows[:, to] += moved
-        self.counts -= moved
-        self.counts[to] += len(idx)
         if moved[UNAWARE]:
             newly_known = idx[frm == UNAWARE]
             k = self.n_known
@@ -118,8 +129,14 @@ class Prospects:
         self.stage[idx] = to
         self.stage_day[idx] = day
 
+    @property
+    def counts(self) -> np.ndarray:
+        """Prospects at each stage now (a fresh array, in `STAGES` order)."""
+        return self._counts_at_reset + self.flows.sum(axis=0) - self.flows.sum(axis=1)
+
     def reset_flows(self) -> np.ndarray:
         out = self.flows.copy()
+        self._counts_at_reset = self.counts
         self.flows[:] = 0
         return out
 
@@ -155,13 +172,19 @@ class Prospects:
 
     # ---------------------------------------------------------------- sampling
 
-    def sample_segments(self, k: int, weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """`k` prospects: a segment drawn by `weights` for each, then one uniformly within it."""
-        if k <= 0 or weights.sum() <= 0:
+    def segment_cdf(self, weights: np.ndarray) -> np.ndarray | None:
+        """Cumulative segment probabilities for `sample_segments`; None if all weights are 0."""
+        total = weights.sum()
+        return np.cumsum(weights / total) if total > 0 else None
+
+    def sample_segments(self, k: int, cdf: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
+        """`k` prospects: a segment drawn by `cdf` (see `segment_cdf`) for each, then one
+        uniformly within it."""
+        if k <= 0 or cdf is None:
             return np.empty(0, dtype=np.int64)
-        cum = np.cumsum(weights / weights.sum())
-        seg = np.minimum(np.searchsorted(cum, rng.random(k), side="right"), len(cum) - 1)
-        pos = (rng.random(k) * self.seg_size[seg]).astype(np.int64)
+        u = rng.random((2, k))
+        seg = np.minimum(np.searchsorted(cdf, u[0], side="right"), len(cdf) - 1)
+        pos = (u[1] * self.seg_size[seg]).astype(np.int64)
         return self._by_segment[self._seg_start[seg] + pos]
 
     def sample_known(self, k: int, rng: np.random.Generator) -> np.ndarray:

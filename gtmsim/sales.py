@@ -22,6 +22,7 @@ from gtmsim.prospects import (
     SRC_OUTBOUND,
     UNAWARE,
     Prospects,
+    unique_ids,
 )
 from gtmsim.scenario import Sales
 
@@ -80,6 +81,7 @@ class LeadDesk:
         self.queue = np.empty(0, dtype=np.int64)  # handed off, waiting for a rep
         self.queued_day = np.empty(0, dtype=np.int32)
         self.closing: dict[int, list[np.ndarray]] = defaultdict(list)
+        self.taken: list[tuple[SalesRep, np.ndarray]] = []  # taken by reps today, not yet answered
 
     @property
     def waiting(self) -> np.ndarray:
@@ -95,7 +97,7 @@ class LeadDesk:
             return idx
         m = self.model
         p = m.prospects
-        idx = np.unique(idx)
+        idx = unique_ids(idx)
         idx = idx[p.stage[idx] == AWARE]
         if len(idx) == 0:
             return idx
@@ -174,41 +176,56 @@ class LeadDesk:
         self.queued_day = self.queued_day[n:]
         return out
 
-    def respond(self, idx: np.ndarray, rep: SalesRep) -> None:
-        """A rep's first response to leads: qualify into deals or drop."""
-        if len(idx) == 0:
+    def respond(self) -> None:
+        """First responses to the leads reps took today: qualify into deals or drop."""
+        if not self.taken:
             return
         m = self.model
         p = m.prospects
         mk = m.config.market
         day = m.day
+        reps = [rep for rep, _ in self.taken]
+        counts = [len(leads) for _, leads in self.taken]
+        idx = np.concatenate([leads for _, leads in self.taken])
+        self.taken = []
+        rep_id = np.repeat([rep.unique_id for rep in reps], counts)
+        skill = np.repeat([rep.skill for rep in reps], counts)
         waited = day - p.lead_day[idx]
         m.tally.response_days.extend(waited.tolist())
         in_market = p.in_market(idx, day)
         ready = np.where(in_market, mk.qualify_rate, mk.unready_qualify)
         # ASSUMPTION: qualification scales with fit (0.5 + fit) and rep skill, decays with waiting.
-        chance = ready * (0.5 + p.fit[idx]) * rep.skill * response_decay(
+        chance = ready * (0.5 + p.fit[idx]) * skill * response_decay(
             waited, mk.response_decay_days, mk.response_decay_power
         )
-        ok = m.streams["sales"].random(len(idx)) < np.clip(chance, 0, 1)
+        ok = m.streams["sales"].random(len(idx)) < chance
         m.log.record("responses", day=day, prospect=idx, segment=p.segment[idx], waited_days=waited,
-                     in_market=in_market, qualified=ok, rep=rep.unique_id)
-        self.open_deals(idx[ok], rep)
+                     in_market=in_market, qualified=ok, rep=rep_id)
+        self.open_deals(idx[ok], rep_id[ok])
         m.release(idx[~ok], "dropped", worked=True)
 
-    def open_deals(self, idx: np.ndarray, rep: SalesRep) -> None:
+    def open_deals(self, idx: np.ndarray, rep_id: np.ndarray) -> None:
+        """Leads become opportunities owned by the reps `rep_id` (one per lead)."""
+        if len(idx) == 0:
+            return
         m = self.model
         p = m.prospects
         p.move(idx, OPPORTUNITY, m.day)
-        p.owner[idx] = rep.unique_id
-        rep.open_deals += len(idx)
+        p.owner[idx] = rep_id
+        owners = [m.rep_by_id[r] for r in rep_id.tolist()]
+        for rep in owners:
+            rep.open_deals += 1
         # Trust carried into the deal: inconsistent messaging loses part of it.
         carried = 1 - INCONSISTENCY_TRUST_LOSS * (1 - m.levers.message_consistency)
         p.trust[idx] = (p.trust_now(idx, m.day) * carried).astype(np.float32)
         p.trust_day[idx] = m.day
-        close = m.day + np.maximum(1, np.round(p.cycle_days[idx] / rep.speed)).astype(np.int64)
-        for d in np.unique(close):
-            self.closing[int(d)].append(idx[close == d])
+        speed = np.array([rep.speed for rep in owners])
+        close = m.day + np.maximum(1, np.round(p.cycle_days[idx] / speed)).astype(np.int64)
+        if len(idx) == 1:
+            self.closing[int(close[0])].append(idx)
+            return
+        for d in unique_ids(close).tolist():
+            self.closing[d].append(idx[close == d])
 
     def close_deals(self) -> None:
         """Decide the deals whose cycle ends today."""
@@ -265,9 +282,11 @@ class SalesRep(mesa.Agent):
         ramp_days = self.config.ramp_months * 30
         if ramp_days <= 0:
             return 1.0
-        return float(np.clip((day - self.hire_day) / ramp_days, 0.05, 1.0))
+        return min(1.0, max(0.05, (day - self.hire_day) / ramp_days))
 
     def step(self) -> None:
+        """Take leads from the queue as time and open-deal slots allow; the desk answers
+        them once every rep has taken its share (`LeadDesk.respond`)."""
         m = self.model
         cfg = self.config
         budget = cfg.touches_per_day * self.ramp(m.day) * (1 - m.levers.coordination)
@@ -282,13 +301,17 @@ class SalesRep(mesa.Agent):
             self.outbound_credit = 0.0
         slots = cfg.deal_capacity - self.open_deals
         leads = m.desk.take(min(int(self.credit / cfg.touches_per_lead), slots))
-        self.credit -= len(leads) * cfg.touches_per_lead
-        self.responses += len(leads)
-        m.desk.respond(leads, self)
+        if len(leads):
+            self.credit -= len(leads) * cfg.touches_per_lead
+            self.responses += len(leads)
+            m.desk.taken.append((self, leads))
+
+    def prospect_day(self) -> None:
+        """On the rep's weekly prospecting day, the accrued outbound time goes on cold touches."""
         # ASSUMPTION: reps prospect in a weekly block (one day a week, staggered by rep);
         # the time for it accrues daily.
-        calls = int(self.outbound_credit) if (m.day + self.unique_id) % 7 == 0 else 0
-        if calls:
+        if (self.model.day + self.unique_id) % 7 == 0 and self.outbound_credit >= 1:
+            calls = int(self.outbound_credit)
             self.outbound_credit -= calls
             self.prospect(calls)
 
@@ -299,7 +322,7 @@ class SalesRep(mesa.Agent):
         rng = m.streams["sales"]
         names = p.segment_names
         focus = np.array([not self.config.segments or n in self.config.segments for n in names])
-        idx = np.unique(p.sample_segments(calls, p.seg_size * focus, rng))
+        idx = unique_ids(p.sample_segments(calls, p.segment_cdf(p.seg_size * focus), rng))
         stage = p.stage[idx]
         idx = idx[(stage == UNAWARE) | (stage == AWARE)]
         p.move(idx[p.stage[idx] == UNAWARE], AWARE, m.day)
@@ -309,7 +332,7 @@ class SalesRep(mesa.Agent):
         hit = p.in_market(idx, m.day) & (rng.random(len(idx)) < chance)
         leads = m.desk.intake(idx[hit], SRC_OUTBOUND, outbound=True)
         slots = max(0, self.config.deal_capacity - self.open_deals)
-        self.model.desk.open_deals(leads[:slots], self)
+        m.desk.open_deals(leads[:slots], np.full(min(slots, len(leads)), self.unique_id))
         if len(leads) > slots:
             m.desk.queue = np.concatenate([leads[slots:], m.desk.queue])
             m.desk.queued_day = np.concatenate(
