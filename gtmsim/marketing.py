@@ -21,6 +21,7 @@ from gtmsim.prospects import (
     SRC_CAPTURE,
     SRC_MARKETING,
     UNAWARE,
+    Prospects,
 )
 from gtmsim.scenario import Program
 
@@ -113,43 +114,55 @@ class MarketingProgram(mesa.Agent):
         """This month's targeting: segment weights and the fit preference (levers change
         only at the start of a month)."""
         m = self.model
-        f = m.levers.feedback
-        # ASSUMPTION: with feedback f, a share f of segment targeting follows the bookings per lead
-        # observed by segment, and within each segment touches favour high-fit prospects (kept
-        # with chance ∝ (1-f) + f·fit, scaled so that every segment keeps its share).
         self.steer = self.mask * m.segment_weights
-        self.fit_floor = (1 - f) + f * m.prospects.seg_mean_fit.min()
-        self.cdf = m.prospects.segment_cdf(m.prospects.seg_size * self.steer)
+        p = m.prospects
+        self.cdf = p.segment_cdf(p.seg_size * self.steer)
+        self.fit_floor = fit_floor(p, m.levers.feedback)
+        if self.config.reaches == "known" and self.steer.max() > 0:
+            self.seg_keep = self.steer / self.steer.max()
 
     def _draw(self, k: int) -> np.ndarray:
         """Draw about `k` touched prospects; feedback from won deals steers segment and fit."""
         p = self.model.prospects
-        f = self.model.levers.feedback
-        steer, fit_floor = self.steer, self.fit_floor
+        keep = self.model.fit_keep
         if self.config.reaches == "known":
-            known = p.known_by_seg * steer
+            known = p.known_by_seg * self.steer
             if known.sum() <= 0:
                 return np.empty(0, dtype=np.int64)
-            accept = known.sum() / (p.known_by_seg.sum() * steer.max()) * fit_floor
+            accept = known.sum() / (p.known_by_seg.sum() * self.steer.max()) * self.fit_floor
             idx = p.sample_known(int(np.ceil(k / accept)), self.stream)
-            keep = self.stream.random(len(idx)) < steer[p.segment[idx]] / steer.max()
-            idx = idx[keep]
-        else:
-            idx = p.sample_segments(int(np.ceil(k / fit_floor)), self.cdf, self.stream)
-        if f > 0 and len(idx):
-            seg = p.segment[idx]
-            chance = fit_floor * ((1 - f) + f * p.fit[idx]) / ((1 - f) + f * p.seg_mean_fit[seg])
-            idx = idx[self.stream.random(len(idx)) < chance]
+            chance = self.seg_keep[p.segment[idx]]
+            if keep is not None:
+                chance = chance * keep[idx]
+            return idx[self.stream.random(len(idx)) < chance]
+        idx = p.sample_segments(int(np.ceil(k / self.fit_floor)), self.cdf, self.stream)
+        if keep is not None:
+            idx = idx[self.stream.random(len(idx)) < keep[idx]]
         return idx
 
 
-def touch(model: GTMModel, batch: list[tuple[MarketingProgram, np.ndarray, np.ndarray]]) -> None:
-    """Apply one day's touches of every program: (program, prospects, chances 2×k) each.
+# ASSUMPTION: with feedback f, a share f of segment targeting follows the bookings per lead
+# observed by segment, and within each segment touches favour high-fit prospects (kept
+# with chance ∝ (1-f) + f·fit, scaled so that every segment keeps its share).
+def fit_floor(p: Prospects, feedback: float) -> float:
+    """The lowest keep chance under the fit preference: draws are enlarged by its inverse."""
+    return (1 - feedback) + feedback * float(p.seg_mean_fit.min())
 
-    A prospect touched more than once in a day (by one program or several) takes every
-    touch: it becomes aware if any touch makes it so, its trust gains compound, and each
-    touch gives its own chance to raise a hand or fill a form.
-    """
+
+def fit_keep(p: Prospects, feedback: float) -> np.ndarray | None:
+    """Chance a drawn touch on each prospect is kept under the fit preference (None at f = 0)."""
+    f = feedback
+    if f <= 0:
+        return None
+    relative = ((1 - f) + f * p.fit) / ((1 - f) + f * p.seg_mean_fit[p.segment])
+    return (fit_floor(p, f) * relative).astype(np.float32)
+
+
+def touch(model: GTMModel, batch: list[tuple[MarketingProgram, np.ndarray, np.ndarray]]) -> None:
+    """Apply one day's touches of every program: (program, prospects, chances 2×k) each."""
+    # ASSUMPTION: a prospect touched more than once in a day (by one program or several) takes
+    # every touch at once: aware if any touch makes it so, trust gains compounding, and each
+    # touch with its own chance to raise a hand or fill a form.
     if not batch:
         return
     p = model.prospects

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from gtmsim.alignment import Levers
-from gtmsim.marketing import DAYS_PER_MONTH, MarketingProgram, touch
+from gtmsim.marketing import DAYS_PER_MONTH, MarketingProgram, fit_keep, touch
 from gtmsim.metrics import COLUMNS
 from gtmsim.prospects import (
     AWARE,
@@ -153,6 +153,8 @@ class GTMModel(mesa.Model):
         self._sync_reps(hire_day=-10**6)  # the team at the start is fully ramped
         self.rows: list[dict[str, Any]] = []
         self.day_touches: list[tuple[MarketingProgram, np.ndarray, np.ndarray]] = []
+        self.fit_keep: np.ndarray | None = None  # see `marketing.fit_keep`
+        self._fit_keep_for = 0.0
         # flows[a, b] per month: prospects moved from stage a to stage b (STAGES order).
         self.flow_history: list[np.ndarray] = []
         self.cumulative_bookings = 0.0
@@ -362,7 +364,10 @@ class GTMModel(mesa.Model):
                 self._sync_programs()
                 self._sync_reps(hire_day=self.day)
         # Feedback from the last months' won deals steers this month's targeting.
-        self.segment_weights = self._feedback_weights(self.levers.feedback)
+        f = self.levers.feedback
+        self.segment_weights = self._feedback_weights(f)
+        if f != self._fit_keep_for:  # per prospect, so computed only when the lever changes
+            self.fit_keep, self._fit_keep_for = fit_keep(self.prospects, f), f
         self.tally.marketing_spend += sum(prog.start_month() for prog in self.programs.values())
 
     def _observe_day(self) -> None:
