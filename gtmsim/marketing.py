@@ -22,6 +22,7 @@ from gtmsim.prospects import (
     SRC_MARKETING,
     UNAWARE,
     Prospects,
+    draw_count,
 )
 from gtmsim.scenario import Program
 
@@ -93,16 +94,14 @@ class MarketingProgram(mesa.Agent):
 
     def step(self) -> None:
         """Choose today's touches; the model applies all programs' touches together."""
-        k = int(self.stream.poisson(self.reach_per_day)) if self.reach_per_day > 0 else 0
+        k = draw_count(self.stream, self.reach_per_day)
         if k == 0:
             return
-        targets = self._draw(k)
+        targets, chances = self._draw(k)
         if len(targets) == 0:
             return
         self.touches += len(targets)
-        # Each touch's two chances (awareness; hand-raise or capture) come from this program's
-        # stream as it draws, so the program's draws never depend on what others did today.
-        self.model.day_touches.append((self, targets, self.stream.random((2, len(targets)))))
+        self.model.day_touches.append((self, targets, chances))
 
     def effects(self) -> tuple[float, float, float, float]:
         """Per touch: awareness chance, trust gain, hand-raise scale, capture chance."""
@@ -118,27 +117,32 @@ class MarketingProgram(mesa.Agent):
         p = m.prospects
         self.cdf = p.segment_cdf(p.seg_size * self.steer)
         self.fit_floor = fit_floor(p, m.levers.feedback)
-        if self.config.reaches == "known" and self.steer.max() > 0:
-            self.seg_keep = self.steer / self.steer.max()
 
-    def _draw(self, k: int) -> np.ndarray:
-        """Draw about `k` touched prospects; feedback from won deals steers segment and fit."""
+    def _draw(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Draw about `k` touched prospects and each touch's three chances (awareness; hand-raise
+        or capture; asking for a demo once aware); feedback from won deals steers segment and fit.
+
+        Candidates come from the whole audience by segment weight, each with one row of
+        uniforms whatever becomes of it, and are then thinned (fit preference; for a `known`
+        audience, those never aware). So two scenarios on one seed touch the same prospects
+        with the same chances wherever their states agree (common random numbers).
+        """
         p = self.model.prospects
-        keep = self.model.fit_keep
+        if self.cdf is None:
+            return np.empty(0, dtype=np.int64), np.empty((3, 0))
+        accept = self.fit_floor
         if self.config.reaches == "known":
-            known = p.known_by_seg * self.steer
-            if known.sum() <= 0:
-                return np.empty(0, dtype=np.int64)
-            accept = known.sum() / (p.known_by_seg.sum() * self.steer.max()) * self.fit_floor
-            idx = p.sample_known(int(np.ceil(k / accept)), self.stream)
-            chance = self.seg_keep[p.segment[idx]]
-            if keep is not None:
-                chance = chance * keep[idx]
-            return idx[self.stream.random(len(idx)) < chance]
-        idx = p.sample_segments(int(np.ceil(k / self.fit_floor)), self.cdf, self.stream)
-        if keep is not None:
-            idx = idx[self.stream.random(len(idx)) < keep[idx]]
-        return idx
+            weights = p.seg_size * self.steer
+            accept *= (p.known_by_seg * self.steer).sum() / weights.sum()
+            if accept <= 0:
+                return np.empty(0, dtype=np.int64), np.empty((3, 0))
+        u = self.stream.random((int(np.ceil(k / accept)), 6))  # segment, who, keep, 3 chances
+        idx = p.sample_segments(self.cdf, u[:, 0], u[:, 1])
+        keep = self.model.fit_keep
+        kept = u[:, 2] < keep[idx] if keep is not None else np.ones(len(idx), dtype=bool)
+        if self.config.reaches == "known":
+            kept &= p.stage[idx] != UNAWARE
+        return idx[kept], u[kept, 3:].T
 
 
 # ASSUMPTION: with feedback f, a share f of segment targeting follows the bookings per lead
@@ -159,7 +163,7 @@ def fit_keep(p: Prospects, feedback: float) -> np.ndarray | None:
 
 
 def touch(model: GTMModel, batch: list[tuple[MarketingProgram, np.ndarray, np.ndarray]]) -> None:
-    """Apply one day's touches of every program: (program, prospects, chances 2×k) each."""
+    """Apply one day's touches of every program: (program, prospects, chances 3×k) each."""
     # ASSUMPTION: a prospect touched more than once in a day (by one program or several) takes
     # every touch at once: aware if any touch makes it so, trust gains compounding, and each
     # touch with its own chance to raise a hand or fill a form.
@@ -188,7 +192,8 @@ def touch(model: GTMModel, batch: list[tuple[MarketingProgram, np.ndarray, np.nd
     # Trust gains of one day's touches compound: 1 − Π(1 − gain).
     gain = 1 - np.multiply.reduceat(1 - effect[1], starts)
     p.add_trust(who[reached], gain[reached], day)
-    model.consider(who[woke])  # newly aware prospects who are in market may ask for a demo
+    # Newly aware prospects who are in market may ask for a demo.
+    model.consider(who[woke], chance[2][starts][woke])
 
     if not (effects[2].any() or effects[3].any()):
         return

@@ -2,8 +2,9 @@
 
 Time advances in days; a month is 30 days; results are one row per month. One seed
 drives everything: the model's `rng` is split into independent named streams
-(market, marketing per program, word of mouth, inbound, sales, team), so two
-scenarios run on the same seed share their market and differ only where their levers do.
+(market, marketing per program, word of mouth, inbound, team, outbound), restarted
+daily, so two scenarios run on the same seed share their market and their random
+numbers and differ only where their levers do.
 """
 
 from __future__ import annotations
@@ -28,19 +29,22 @@ from gtmsim.prospects import (
     DORMANT,
     LEAD,
     OPPORTUNITY,
-    SRC_INBOUND,
     SOURCES,
+    SRC_INBOUND,
     SRC_REFERRAL,
     STAGES,
     UNAWARE,
-    ProspectView,
     Prospects,
-    unique_ids,
+    ProspectView,
+    draw_count,
+    first_of_each,
 )
-from gtmsim.sales import LeadDesk, SalesRep
+from gtmsim.sales import RECYCLING, LeadDesk, SalesRep
 from gtmsim.scenario import Scenario, with_changes
 
-STREAMS = ("market", "marketing", "wom", "inbound", "sales", "team")
+STREAMS = ("market", "marketing", "wom", "inbound", "team", "outbound")
+# Numbers a stream may draw in one day (2^40, far beyond any day's need).
+STREAM_BLOCK = 2**40
 # Feedback looks back a year: enterprise deals take months, so a shorter window sees too few.
 FEEDBACK_MONTHS = 12
 
@@ -136,12 +140,9 @@ class GTMModel(mesa.Model):
         self.config = scenario
         self.levers: Levers = scenario.levers
         self.day = 0
-        root = self.rng.bit_generator.seed_seq
-        self._root_entropy = root.entropy
-        self.streams = {
-            name: np.random.default_rng(np.random.SeedSequence(root.entropy, spawn_key=(i,)))
-            for i, name in enumerate(STREAMS)
-        }
+        self._root_entropy = self.rng.bit_generator.seed_seq.entropy
+        self._stream_starts: dict[tuple[int, ...], tuple[np.random.PCG64, dict]] = {}
+        self.streams = {name: self._new_stream((i,)) for i, name in enumerate(STREAMS)}
         market_rng = self.streams["market"]
         self.prospects = Prospects(scenario.market, market_rng, int(market_rng.integers(2**62)))
         self.tally = Tally(len(scenario.market.segments))
@@ -169,9 +170,26 @@ class GTMModel(mesa.Model):
     def reps(self) -> mesa.agent.AgentSet:
         return self.agents_by_type.get(SalesRep, mesa.agent.AgentSet([], random=self.random))
 
+    def _new_stream(self, key: tuple[int, ...]) -> np.random.Generator:
+        """A random stream of its own, spawned from the seed by `key`; see `_restart_streams`."""
+        bits = np.random.PCG64(np.random.SeedSequence(self._root_entropy, spawn_key=key))
+        self._stream_starts[key] = (bits, bits.state)
+        return np.random.Generator(bits)
+
+    def _restart_streams(self) -> None:
+        """Every stream starts the day at its own block of its sequence (PCG64 jump-ahead).
+
+        Scenarios on one seed draw the same numbers for the same purpose on the same day,
+        even after their funnels have made them draw different amounts on earlier days:
+        common random numbers hold day by day rather than until the first difference.
+        """
+        jump = (self.day + 1) * STREAM_BLOCK  # block 0 is the market's construction
+        for bits, start in self._stream_starts.values():
+            bits.state = start
+            bits.advance(jump)
+
     def _program_rng(self, name: str) -> np.random.Generator:
-        key = (STREAMS.index("marketing"), zlib.crc32(name.encode()))
-        return np.random.default_rng(np.random.SeedSequence(self._root_entropy, spawn_key=key))
+        return self._new_stream((STREAMS.index("marketing"), zlib.crc32(name.encode())))
 
     def _sync_programs(self) -> None:
         wanted = self.config.marketing.programs
@@ -241,17 +259,18 @@ class GTMModel(mesa.Model):
         per_lead = (bookings + 10 * overall) / (leads + 10)
         return (1 - feedback) + feedback * per_lead / overall
 
-    def consider(self, idx: np.ndarray) -> None:
-        """Aware prospects in a buying window weigh the brands they know (mental availability)."""
+    def consider(self, idx: np.ndarray, u: np.ndarray) -> None:
+        """Aware prospects in a buying window weigh the brands they know (mental availability);
+        `u` holds a uniform for each, drawn by the caller's stream."""
         if len(idx) == 0:
             return
         p = self.prospects
-        idx = idx[(p.stage[idx] == AWARE) & p.in_market(idx, self.day)]
+        weighs = (p.stage[idx] == AWARE) & p.in_market(idx, self.day)
+        idx, u = idx[weighs], u[weighs]
         if len(idx) == 0:
             return
         chance = self.config.market.inbound_propensity * p.trust_now(idx, self.day)
-        asks = idx[self.streams["inbound"].random(len(idx)) < chance]
-        self.desk.intake(asks, SRC_INBOUND)
+        self.desk.intake(idx[u < chance], SRC_INBOUND)
 
     def release(self, idx: np.ndarray, reason: str, *, worked: bool) -> None:
         """Leads or deals that end without a win: back to nurture or dormant (recycling lever)."""
@@ -268,7 +287,7 @@ class GTMModel(mesa.Model):
             t.unworked += len(idx)
         p = self.prospects
         p.owner[idx] = -1
-        back = self.streams["sales"].random(len(idx)) < self.levers.recycling
+        back = p.lead_luck(idx, RECYCLING) < self.levers.recycling
         p.move(idx[back], AWARE, self.day)
         p.go_dormant(idx[~back], self.day)
 
@@ -281,14 +300,18 @@ class GTMModel(mesa.Model):
         # ASSUMPTION: buying windows open at a constant rate so that about `in_market_share`
         # of the market is buying at any time (95:5 rule, Ehrenberg-Bass), lasting 0.5–1.5×
         # `buying_window_days`.
-        k = int(rng.poisson(p.n * mk.in_market_share / mk.buying_window_days))
+        k = draw_count(rng, p.n * mk.in_market_share / mk.buying_window_days)
         if k:
-            idx = unique_ids(rng.integers(0, p.n, size=k))
+            u = rng.random((k, 3))  # who, window length, asks
+            idx = (u[:, 0] * p.n).astype(np.int64)
+            first = first_of_each(idx)
+            idx, u = idx[first], u[first]
             st = p.stage[idx]
-            idx = idx[((st == UNAWARE) | (st == AWARE) | (st == DORMANT)) & ~p.in_market(idx, day)]
-            length = mk.buying_window_days * rng.uniform(0.5, 1.5, size=len(idx))
+            opens = ((st == UNAWARE) | (st == AWARE) | (st == DORMANT)) & ~p.in_market(idx, day)
+            idx, u = idx[opens], u[opens]
+            length = mk.buying_window_days * (0.5 + u[:, 1])
             p.in_market_until[idx] = day + np.maximum(1, np.round(length)).astype(np.int32)
-            self.consider(idx)
+            self.consider(idx, u[:, 2])
         self._word_of_mouth()
         p.wake(day)
 
@@ -303,35 +326,46 @@ class GTMModel(mesa.Model):
         # aware, leads and deals talk at rate q, customers at q × referral_weight.
         w_max = max(1.0, mk.referral_weight)
         rate = mk.word_of_mouth / DAYS_PER_MONTH
-        speakers = p.sample_known(int(rng.poisson(rate * w_max * p.n_known)), rng)
+        # Candidate speakers come from the whole market (the unaware and dormant do not talk),
+        # so scenarios on one seed hear the same talks wherever their states agree. Per talk:
+        # speaker, thinning, three for the contact, the listener's ask as newly aware and as
+        # referred.
+        u = rng.random((draw_count(rng, rate * w_max * p.n), 7))
+        speakers = (u[:, 0] * p.n).astype(np.int64)
         st = p.stage[speakers]
         weight = np.where(
             (st == AWARE) | (st == LEAD) | (st == OPPORTUNITY), 1.0,
             np.where(st == CUSTOMER, mk.referral_weight, 0.0),
         )
-        speakers = speakers[rng.random(len(speakers)) * w_max < weight]
+        talks = u[:, 1] * w_max < weight
+        speakers, u = speakers[talks], u[talks]
         if len(speakers) == 0:
             return
-        targets = p.contacts(speakers, rng)
+        targets = p.contacts(speakers, u[:, 2:5])
         from_customer = p.stage[speakers] == CUSTOMER
         speaker_trust = np.where(from_customer, 1.0, p.trust_now(speakers, day))
         # ASSUMPTION: a talk always makes an unaware listener aware (Bass imitation, q per month)
         # and passes on a share of the speaker's trust (customers count as fully trusting).
-        hearing = unique_ids(targets)
-        newly = hearing[p.stage[hearing] == UNAWARE]
-        p.move(newly, AWARE, day)
+        first = first_of_each(targets)
+        hearing = targets[first]
+        newly = p.stage[hearing] == UNAWARE
+        p.move(hearing[newly], AWARE, day)
         reachable = p.stage[targets] != DORMANT
         p.add_trust(targets[reachable], mk.referral_trust * speaker_trust[reachable], day)
-        self.consider(newly)
-        referred = unique_ids(targets[from_customer])
-        referred = referred[(p.stage[referred] == AWARE) & p.in_market(referred, day)]
+        self.consider(hearing[newly], u[first[newly], 5])
+        talk = np.flatnonzero(from_customer)
+        talk = talk[first_of_each(targets[talk])]
+        referred = targets[talk]
+        asks = (p.stage[referred] == AWARE) & p.in_market(referred, day)
+        referred, ask = referred[asks], u[talk[asks], 6]
         chance = mk.inbound_propensity * p.trust_now(referred, day)
-        self.desk.intake(referred[rng.random(len(referred)) < chance], SRC_REFERRAL)
+        self.desk.intake(referred[ask < chance], SRC_REFERRAL)
 
     # ---------------------------------------------------------------- time
 
     def step(self) -> None:
         """One day."""
+        self._restart_streams()
         if self.day % DAYS_PER_MONTH == 0:
             self._start_month()
         self.day_touches = []

@@ -13,6 +13,7 @@ from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import pdtrik
 
 from gtmsim.scenario import Market
 
@@ -29,6 +30,16 @@ _M2 = np.uint64(0xBF58476D1CE4E5B9)
 _M3 = np.uint64(0x94D049BB133111EB)
 
 
+def draw_count(rng: np.random.Generator, mean: float) -> int:
+    """A Poisson count drawn by inverting its distribution at one uniform.
+
+    Unlike `rng.poisson`, it always takes one number from the stream, so streams of two
+    scenarios with slightly different means stay in step (common random numbers).
+    """
+    u = rng.random()
+    return max(0, int(np.ceil(pdtrik(u, mean)))) if mean > 0 else 0
+
+
 def unique_ids(idx: np.ndarray) -> np.ndarray:
     """Sorted distinct ids: `np.unique` for the small arrays of one day, at a fraction of its
     fixed cost (the model calls it thousands of times a run)."""
@@ -39,6 +50,16 @@ def unique_ids(idx: np.ndarray) -> np.ndarray:
     keep[0] = True
     np.not_equal(s[1:], s[:-1], out=keep[1:])
     return s[keep]
+
+
+def first_of_each(idx: np.ndarray) -> np.ndarray:
+    """Positions of the first occurrence of each distinct id in `idx`, in order."""
+    order = np.argsort(idx, kind="stable")
+    s = idx[order]
+    first = np.empty(len(s), dtype=bool)
+    first[:1] = True
+    np.not_equal(s[1:], s[:-1], out=first[1:])
+    return np.sort(order[first])
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -88,19 +109,20 @@ class Prospects:
         self.trust_day = np.zeros(n, dtype=np.int32)
         self.in_market_until = np.full(n, -1, dtype=np.int32)
         self.lead_day = np.full(n, -1, dtype=np.int32)
+        self.lead_count = np.zeros(n, dtype=np.int32)  # times each prospect became a lead
         self.source = np.zeros(n, dtype=np.int8)
         self.owner = np.full(n, -1, dtype=np.int32)
         # Stage counts at the last reset of the flows; `counts` adds the flows since.
         self._counts_at_reset = np.zeros(N_STAGES, dtype=np.int64)
         self._counts_at_reset[UNAWARE] = n
         self.flows = np.zeros((N_STAGES, N_STAGES), dtype=np.int64)
-        # Every prospect that ever became aware, in order: the pool word of mouth and
-        # "known contacts" programs draw from (a prospect never becomes unaware again).
-        self.known = np.empty(n, dtype=np.int32)
+        # Prospects ever aware (a prospect never becomes unaware again), by segment: the
+        # audience of "known contacts" programs.
         self.n_known = 0
         self.known_by_seg = np.zeros(len(segs), dtype=np.int64)
         self._dormant: deque[tuple[int, np.ndarray]] = deque()
         self._network_seed = np.uint64(network_seed)
+        self._luck_seed = _mix64(np.arange(1, 4, dtype=np.uint64) * _M3 ^ self._network_seed)
         self._decay = np.log(2) / market.trust_half_life_days
 
         k0 = int(round(market.initial_aware * n))
@@ -121,9 +143,7 @@ class Prospects:
         self.flows[:, to] += moved
         if moved[UNAWARE]:
             newly_known = idx[frm == UNAWARE]
-            k = self.n_known
-            self.known[k:k + len(newly_known)] = newly_known
-            self.n_known = k + len(newly_known)
+            self.n_known += len(newly_known)
             self.known_by_seg += np.bincount(self.segment[newly_known],
                                              minlength=len(self.seg_size))
         self.stage[idx] = to
@@ -153,6 +173,17 @@ class Prospects:
         self.trust[idx] = (t + gain * (1 - t)).astype(np.float32)
         self.trust_day[idx] = day
 
+    def lead_luck(self, idx: np.ndarray, purpose: int) -> np.ndarray:
+        """A uniform for each prospect's current lead and one `purpose` (qualifying, winning,
+        recycling): a fixed function of the seed, prospect, lead number and purpose.
+
+        The same lead meets the same luck in every scenario run on one seed, however many
+        other leads came before it: common random numbers where scenarios differ most.
+        """
+        key = (idx.astype(np.uint64) << np.uint64(20)) ^ self.lead_count[idx].astype(np.uint64)
+        h = _mix64(key ^ self._luck_seed[purpose])
+        return (h >> np.uint64(11)).astype(np.float64) / 2.0**53
+
     def in_market(self, idx: np.ndarray, day: int) -> np.ndarray:
         return self.in_market_until[idx] > day
 
@@ -177,40 +208,34 @@ class Prospects:
         total = weights.sum()
         return np.cumsum(weights / total) if total > 0 else None
 
-    def sample_segments(self, k: int, cdf: np.ndarray | None, rng: np.random.Generator) -> np.ndarray:
-        """`k` prospects: a segment drawn by `cdf` (see `segment_cdf`) for each, then one
-        uniformly within it."""
-        if k <= 0 or cdf is None:
+    def sample_segments(self, cdf: np.ndarray | None, u_segment: np.ndarray,
+                        u_position: np.ndarray) -> np.ndarray:
+        """One prospect per pair of uniforms: a segment by `cdf` (see `segment_cdf`), then a
+        position within it. Inverse transforms, so the same uniforms pick the same prospects
+        when two scenarios weigh segments alike (common random numbers)."""
+        if cdf is None or len(u_segment) == 0:
             return np.empty(0, dtype=np.int64)
-        u = rng.random((2, k))
-        seg = np.minimum(np.searchsorted(cdf, u[0], side="right"), len(cdf) - 1)
-        pos = (u[1] * self.seg_size[seg]).astype(np.int64)
+        seg = np.minimum(np.searchsorted(cdf, u_segment, side="right"), len(cdf) - 1)
+        pos = (u_position * self.seg_size[seg]).astype(np.int64)
         return self._by_segment[self._seg_start[seg] + pos]
 
-    def sample_known(self, k: int, rng: np.random.Generator) -> np.ndarray:
-        if k <= 0 or self.n_known == 0:
-            return np.empty(0, dtype=np.int64)
-        return self.known[rng.integers(0, self.n_known, size=k)].astype(np.int64)
-
-    def contacts(self, speakers: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Whom each speaker talks to, by the market's network kind."""
+    def contacts(self, speakers: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Whom each speaker talks to, by the market's network kind; three uniforms a speaker
+        (`u`, shape k × 3)."""
         net = self.market.network
-        k = len(speakers)
         if net.kind == "full":
-            return rng.integers(0, self.n, size=k)
+            return (u[:, 0] * self.n).astype(np.int64)
         if net.kind == "clustered":
-            target = rng.integers(0, self.n, size=k)
-            within = rng.random(k) < net.homophily
-            for s, ix in enumerate(self.seg_index):
-                pick = within & (self.segment[speakers] == s)
-                if pick.any():
-                    target[pick] = ix[rng.integers(0, len(ix), size=int(pick.sum()))]
-            return target
+            target = (u[:, 0] * self.n).astype(np.int64)
+            seg = self.segment[speakers]
+            within = u[:, 1] < net.homophily
+            pos = (u[:, 2] * self.seg_size[seg]).astype(np.int64)
+            return np.where(within, self._by_segment[self._seg_start[seg] + pos], target)
         # ASSUMPTION: small_world is a fixed, directed Watts–Strogatz-style graph computed on
         # the fly (no adjacency stored, so it costs no memory at 10^6 prospects). Each
         # prospect i has `degree` ties to ring neighbours i±1..±degree/2; a share
         # `rewire` of ties is redirected to a fixed random prospect (hash of the tie).
-        slot = rng.integers(0, net.degree, size=k)
+        slot = (u[:, 0] * net.degree).astype(np.int64)
         half = slot // 2 + 1
         offset = np.where(slot % 2 == 0, half, -half)
         ring = (speakers + offset) % self.n

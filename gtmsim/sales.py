@@ -22,6 +22,7 @@ from gtmsim.prospects import (
     SRC_OUTBOUND,
     UNAWARE,
     Prospects,
+    first_of_each,
     unique_ids,
 )
 from gtmsim.scenario import Sales
@@ -29,6 +30,8 @@ from gtmsim.scenario import Sales
 if TYPE_CHECKING:
     from gtmsim.model import GTMModel
 
+# Purposes of `Prospects.lead_luck`.
+QUALIFYING, WINNING, RECYCLING = range(3)
 # ASSUMPTION: win odds move with fit and with trust carried into the deal (logit slopes 2 and 2),
 # with rep skill (odds × skill) and with enablement (odds × (1 + ENABLEMENT_UPLIFT·enablement)).
 FIT_SLOPE = 2.0
@@ -105,6 +108,7 @@ class LeadDesk:
             idx = idx[lead_score(p, idx, m.day) >= m.levers.lead_threshold]
         p.move(idx, LEAD, m.day)
         p.lead_day[idx] = m.day
+        p.lead_count[idx] += 1
         p.source[idx] = source
         m.tally.add_leads(p.segment[idx])
         m.log.record("leads", day=m.day, prospect=idx, segment=p.segment[idx],
@@ -198,7 +202,7 @@ class LeadDesk:
         chance = ready * (0.5 + p.fit[idx]) * skill * response_decay(
             waited, mk.response_decay_days, mk.response_decay_power
         )
-        ok = m.streams["sales"].random(len(idx)) < chance
+        ok = p.lead_luck(idx, QUALIFYING) < chance
         m.log.record("responses", day=day, prospect=idx, segment=p.segment[idx], waited_days=waited,
                      in_market=in_market, qualified=ok, rep=rep_id)
         self.open_deals(idx[ok], rep_id[ok])
@@ -245,7 +249,7 @@ class LeadDesk:
         chance = win_probability(
             p.base_win_rate[p.segment[idx]], p.fit[idx], trust, skill, m.levers.enablement
         )
-        won = m.streams["sales"].random(len(idx)) < chance
+        won = p.lead_luck(idx, WINNING) < chance
         m.log.record("deals", day=m.day, prospect=idx, segment=p.segment[idx],
                      opened_day=p.stage_day[idx], won=won, value=p.deal_value[idx], rep=owners,
                      trust=trust, win_chance=chance)
@@ -319,17 +323,19 @@ class SalesRep(mesa.Agent):
         """Outbound: cold touches on prospects in the team's focus segments."""
         m = self.model
         p = m.prospects
-        rng = m.streams["sales"]
-        names = p.segment_names
-        focus = np.array([not self.config.segments or n in self.config.segments for n in names])
-        idx = unique_ids(p.sample_segments(calls, p.segment_cdf(p.seg_size * focus), rng))
+        focus = np.array([not self.config.segments or n in self.config.segments for n in p.segment_names])
+        u = m.streams["outbound"].random((calls, 3))  # segment, who, conversion
+        idx = p.sample_segments(p.segment_cdf(p.seg_size * focus), u[:, 0], u[:, 1])
+        first = first_of_each(idx)
+        idx, u = idx[first], u[first]
         stage = p.stage[idx]
-        idx = idx[(stage == UNAWARE) | (stage == AWARE)]
+        reachable = (stage == UNAWARE) | (stage == AWARE)
+        idx, u = idx[reachable], u[reachable]
         p.move(idx[p.stage[idx] == UNAWARE], AWARE, m.day)
         trust = p.trust_now(idx, m.day)
         # ASSUMPTION: a cold call converts only a prospect in market, and poorly without trust.
         chance = self.config.outbound_success * (0.5 + p.fit[idx]) * (0.2 + trust) * self.skill
-        hit = p.in_market(idx, m.day) & (rng.random(len(idx)) < chance)
+        hit = p.in_market(idx, m.day) & (u[:, 2] < chance)
         leads = m.desk.intake(idx[hit], SRC_OUTBOUND, outbound=True)
         slots = max(0, self.config.deal_capacity - self.open_deals)
         m.desk.open_deals(leads[:slots], np.full(min(slots, len(leads)), self.unique_id))

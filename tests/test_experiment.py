@@ -138,20 +138,21 @@ def test_common_random_numbers_shrink_the_variance_of_the_paired_difference():
     """Var(A - B) = Var(A) + Var(B) - 2 Cov(A, B) (Law, Simulation Modeling and Analysis).
 
     Independent seeding is measured on the same runs: the difference between the two
-    scenarios on every pair of *different* replications. Measured with 60 replications,
-    the ratio for final customers is about 0.7 here (about 0.6 at the default size).
-    The threshold leaves room for sampling error with 24 replications. The model
-    shares the market between scenarios, but its funnel draws fall out of step once
-    the scenarios diverge, so the reduction is real but modest.
+    scenarios on every pair of *different* replications. Measured on four base seeds with
+    48 replications of 6 months, the ratio is 0.49–0.65 for final customers and 0.40–0.80
+    for cumulative bookings (a few large deals make bookings noisier). The thresholds
+    leave room for that sampling error; 1 would mean no gain from pairing.
     """
-    result = compare(["siloed", "aligned"], reps=24, seed=1,
+    result = compare(["siloed", "aligned"], reps=48, seed=1,
                      overrides={"market.prospects": 50_000, "months": 6})
-    per = result.outcomes().pivot(index="replication", columns="scenario", values="customers")
-    a, b = per["aligned"].to_numpy(dtype=float), per["siloed"].to_numpy(dtype=float)
-    common = np.var(a - b, ddof=1)
-    i, j = np.nonzero(~np.eye(len(a), dtype=bool))
-    independent = np.var(a[i] - b[j], ddof=1)
-    assert common < 0.85 * independent
+    outcomes = result.outcomes()
+    for outcome, most in (("customers", 0.8), ("cumulative_bookings", 0.9)):
+        per = outcomes.pivot(index="replication", columns="scenario", values=outcome)
+        a, b = per["aligned"].to_numpy(dtype=float), per["siloed"].to_numpy(dtype=float)
+        common = np.var(a - b, ddof=1)
+        i, j = np.nonzero(~np.eye(len(a), dtype=bool))
+        independent = np.var(a[i] - b[j], ddof=1)
+        assert common < most * independent, (outcome, common / independent)
 
 
 # --------------------------------------------------------------------------- sweeps
