@@ -23,6 +23,7 @@ from gtmsim.prospects import (
     UNAWARE,
     Prospects,
     draw_count,
+    first_of_each,
 )
 from gtmsim.scenario import Program
 
@@ -101,7 +102,9 @@ class MarketingProgram(mesa.Agent):
         if len(targets) == 0:
             return
         self.touches += len(targets)
-        self.model.day_touches.append((self, targets, chances))
+        # A program reaches a prospect at most once a day (its first touch counts).
+        first = first_of_each(targets)
+        self.model.day_touches.append((self, targets[first], chances[:, first]))
 
     def effects(self) -> tuple[float, float, float, float]:
         """Per touch: awareness chance, trust gain, hand-raise scale, capture chance."""
@@ -164,9 +167,9 @@ def fit_keep(p: Prospects, feedback: float) -> np.ndarray | None:
 
 def touch(model: GTMModel, batch: list[tuple[MarketingProgram, np.ndarray, np.ndarray]]) -> None:
     """Apply one day's touches of every program: (program, prospects, chances 3×k) each."""
-    # ASSUMPTION: a prospect touched more than once in a day (by one program or several) takes
-    # every touch at once: aware if any touch makes it so, trust gains compounding, and each
-    # touch with its own chance to raise a hand or fill a form.
+    # ASSUMPTION: a program reaches a prospect at most once a day; a prospect reached by several
+    # programs in a day takes every touch at once: aware if any touch makes it so, trust gains
+    # compounding, and each touch with its own chance to raise a hand or fill a form.
     if not batch:
         return
     p = model.prospects

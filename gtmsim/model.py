@@ -43,8 +43,10 @@ from gtmsim.sales import RECYCLING, LeadDesk, SalesRep
 from gtmsim.scenario import Scenario, with_changes
 
 STREAMS = ("market", "marketing", "wom", "inbound", "team", "outbound")
-# Numbers a stream may draw in one day (2^40, far beyond any day's need).
-STREAM_BLOCK = 2**40
+# Distance between two days' starting points in a stream's PCG64 sequence: the golden
+# ratio × 2^128, as numpy's `PCG64.jumped` uses (a power of two would give days states
+# that share their low bits, a known weakness of jumping an LCG by 2^k).
+DAY_JUMP = 0x9E3779B97F4A7C15F39CC0605CEDC835
 # Feedback looks back a year: enterprise deals take months, so a shorter window sees too few.
 FEEDBACK_MONTHS = 12
 
@@ -177,13 +179,13 @@ class GTMModel(mesa.Model):
         return np.random.Generator(bits)
 
     def _restart_streams(self) -> None:
-        """Every stream starts the day at its own block of its sequence (PCG64 jump-ahead).
+        """Every stream starts the day at its own point of its sequence (PCG64 jump-ahead).
 
         Scenarios on one seed draw the same numbers for the same purpose on the same day,
         even after their funnels have made them draw different amounts on earlier days:
         common random numbers hold day by day rather than until the first difference.
         """
-        jump = (self.day + 1) * STREAM_BLOCK  # block 0 is the market's construction
+        jump = (self.day + 1) * DAY_JUMP % 2**128  # point 0 is where the market was built
         for bits, start in self._stream_starts.values():
             bits.state = start
             bits.advance(jump)
