@@ -17,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 
+import gtmsim.model
 from gtmsim import GTMModel, load_scenario, simulate
 from gtmsim.marketing import MarketingProgram
 from gtmsim.sales import SalesRep
@@ -38,18 +39,24 @@ def phases(scenario, months: int | None) -> tuple[float, Counter]:
     t0 = time.perf_counter()
     model = GTMModel(scenario)
     acc["build the market"] = time.perf_counter() - t0
-    originals = {cls: cls.step for cls in (MarketingProgram, SalesRep)}
-    MarketingProgram.step = _timer(MarketingProgram.step, "marketing programs", acc)
-    SalesRep.step = _timer(SalesRep.step, "reps", acc)
+    wrapped = {
+        (MarketingProgram, "step"): "programs choose touches",
+        (SalesRep, "step"): "reps take leads",
+        (SalesRep, "prospect_day"): "reps prospect (outbound)",
+        (gtmsim.model, "touch"): "touches reach the market",
+    }
+    originals = {key: getattr(*key) for key in wrapped}
+    for (owner, name), label in wrapped.items():
+        setattr(owner, name, _timer(getattr(owner, name), label, acc))
     try:
-        for name in ("_start_month", "_market_day", "_observe_day", "_end_month"):
+        for name in ("_restart_streams", "_start_month", "_market_day", "_observe_day", "_end_month"):
             setattr(model, name, _timer(getattr(model, name), f"model.{name}", acc))
-        for name in ("expire", "handoff", "close_deals", "order"):
+        for name in ("expire", "handoff", "close_deals", "order", "respond"):
             setattr(model.desk, name, _timer(getattr(model.desk, name), f"desk.{name}", acc))
         model.run(months)
     finally:
-        for cls, step in originals.items():
-            cls.step = step
+        for (owner, name), original in originals.items():
+            setattr(owner, name, original)
     return time.perf_counter() - t0, acc
 
 
