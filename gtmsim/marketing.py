@@ -24,6 +24,7 @@ from gtmsim.prospects import (
     Prospects,
     draw_count,
     first_of_each,
+    run_starts,
 )
 from gtmsim.scenario import Program
 
@@ -80,6 +81,9 @@ class MarketingProgram(mesa.Agent):
         self.reach_per_day = monthly_reach(self.effective_spend, cfg, self._audience()) / DAYS_PER_MONTH
         self.mask = self._mask()
         self._steer()
+        # Per touch this month: awareness chance, trust gain, hand-raise scale, capture chance.
+        self.effects = (cfg.awareness, cfg.trust, cfg.hand_raise,
+                        cfg.lead_capture * (1 - self.model.levers.marketing_reward))
         return cfg.monthly_budget
 
     def _mask(self) -> np.ndarray:
@@ -106,11 +110,6 @@ class MarketingProgram(mesa.Agent):
         first = first_of_each(targets)
         self.model.day_touches.append((self, targets[first], chances[:, first]))
 
-    def effects(self) -> tuple[float, float, float, float]:
-        """Per touch: awareness chance, trust gain, hand-raise scale, capture chance."""
-        cfg = self.config
-        return (cfg.awareness, cfg.trust, cfg.hand_raise,
-                cfg.lead_capture * (1 - self.model.levers.marketing_reward))
 
     def _steer(self) -> None:
         """This month's targeting: segment weights and the fit preference (levers change
@@ -175,15 +174,13 @@ def touch(model: GTMModel, batch: list[tuple[MarketingProgram, np.ndarray, np.nd
     p = model.prospects
     day = model.day
     idx = np.concatenate([b[1] for b in batch])
-    effects = np.array([prog.effects() for prog, _, _ in batch]).T
+    effects = np.array([prog.effects for prog, _, _ in batch]).T
     effect = effects[:, np.repeat(np.arange(len(batch)), [len(b[1]) for b in batch])]
     chance = np.concatenate([b[2] for b in batch], axis=1)
     # Touches grouped by prospect: `who` the distinct prospects, `of[t]` touch t's prospect.
     order = np.argsort(idx, kind="stable")
     idx, effect, chance = idx[order], effect[:, order], chance[:, order]
-    first = np.empty(len(idx), dtype=bool)
-    first[0] = True
-    np.not_equal(idx[1:], idx[:-1], out=first[1:])
+    first = run_starts(idx)
     starts = np.flatnonzero(first)
     who = idx[starts]
     of = np.cumsum(first) - 1

@@ -40,26 +40,25 @@ def draw_count(rng: np.random.Generator, mean: float) -> int:
     return max(0, int(np.ceil(pdtrik(u, mean)))) if mean > 0 else 0
 
 
+def run_starts(ids: np.ndarray) -> np.ndarray:
+    """For sorted `ids`, a mask of the first element of each run of equal ids."""
+    first = np.empty(len(ids), dtype=bool)
+    first[:1] = True
+    np.not_equal(ids[1:], ids[:-1], out=first[1:])
+    return first
+
+
 def unique_ids(idx: np.ndarray) -> np.ndarray:
     """Sorted distinct ids: `np.unique` for the small arrays of one day, at a fraction of its
     fixed cost (the model calls it thousands of times a run)."""
     s = np.sort(idx)
-    if len(s) < 2:
-        return s
-    keep = np.empty(len(s), dtype=bool)
-    keep[0] = True
-    np.not_equal(s[1:], s[:-1], out=keep[1:])
-    return s[keep]
+    return s[run_starts(s)]
 
 
 def first_of_each(idx: np.ndarray) -> np.ndarray:
     """Positions of the first occurrence of each distinct id in `idx`, in order."""
     order = np.argsort(idx, kind="stable")
-    s = idx[order]
-    first = np.empty(len(s), dtype=bool)
-    first[:1] = True
-    np.not_equal(s[1:], s[:-1], out=first[1:])
-    return np.sort(order[first])
+    return np.sort(order[run_starts(idx[order])])
 
 
 def _mix64(x: np.ndarray) -> np.ndarray:
@@ -216,7 +215,11 @@ class Prospects:
         if cdf is None or len(u_segment) == 0:
             return np.empty(0, dtype=np.int64)
         seg = np.minimum(np.searchsorted(cdf, u_segment, side="right"), len(cdf) - 1)
-        pos = (u_position * self.seg_size[seg]).astype(np.int64)
+        return self._in_segment(seg, u_position)
+
+    def _in_segment(self, seg: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """The prospect at relative position `u` (0–1) within each segment `seg`."""
+        pos = (u * self.seg_size[seg]).astype(np.int64)
         return self._by_segment[self._seg_start[seg] + pos]
 
     def contacts(self, speakers: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -227,10 +230,8 @@ class Prospects:
             return (u[:, 0] * self.n).astype(np.int64)
         if net.kind == "clustered":
             target = (u[:, 0] * self.n).astype(np.int64)
-            seg = self.segment[speakers]
             within = u[:, 1] < net.homophily
-            pos = (u[:, 2] * self.seg_size[seg]).astype(np.int64)
-            return np.where(within, self._by_segment[self._seg_start[seg] + pos], target)
+            return np.where(within, self._in_segment(self.segment[speakers], u[:, 2]), target)
         # ASSUMPTION: small_world is a fixed, directed Watts–Strogatz-style graph computed on
         # the fly (no adjacency stored, so it costs no memory at 10^6 prospects). Each
         # prospect i has `degree` ties to ring neighbours i±1..±degree/2; a share
