@@ -128,6 +128,42 @@ def test_scenarios_list_escapes_questions(monkeypatch, capsys):
     assert "x[/bold]" in printed and MARKUP_QUESTION in printed
 
 
+def _tracked_text_files() -> list[Path]:
+    names = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.split()
+    keep = (".py", ".md", ".ipynb", ".toml", ".txt", ".cfg", ".yml", ".yaml")
+    return [ROOT / n for n in names if n.endswith(keep) and (ROOT / n).is_file()]
+
+
+# Papers users do not have: the project's own design brief or issue tracker.
+UNCITABLE = re.compile(r"design brief|the brief\b|brief's|the issue\b|issue's|issue notes", re.I)
+
+
+def test_no_assumption_or_doc_cites_a_design_brief():
+    assert tagged_assumptions()
+    for place, text in tagged_assumptions():
+        assert not UNCITABLE.search(text), place
+    for path in _tracked_text_files():
+        if path.parent.name == "tests":
+            continue
+        assert not UNCITABLE.search(path.read_text(encoding="utf-8")), path
+
+
+def test_readme_states_the_default_market_size_consistently():
+    from gtmsim import load_scenario
+    from gtmsim.scenario import Market
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    schema_default = Market.model_fields["prospects"].default
+    baseline = load_scenario("baseline").market.prospects
+    assert f"| `market.prospects` | prospects | {schema_default} |" in readme
+    sizes = {int(s.replace(",", "")) for s in re.findall(r"(\d[\d,]*) prospects", readme)}
+    for size in sizes & {20_000, 50_000}:
+        assert size in (schema_default, baseline)
+    assert f"{baseline:,} prospects" in readme
+    assert 'if __name__ == "__main__":' in readme
+
+
 LIGHT = ["dask", "distributed", "matplotlib", "mesa", "gtmsim.model", "scipy"]
 
 
