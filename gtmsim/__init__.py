@@ -4,10 +4,15 @@ Prospects move unaware → aware → lead → opportunity → customer under mar
 programs and sales reps, siloed or aligned. Start with `load_scenario` and `simulate`.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from gtmsim.model import GTMModel, RunResult, simulate
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
+
 from gtmsim.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
+
+if TYPE_CHECKING:
+    from gtmsim.model import GTMModel, RunResult, simulate
 
 try:
     __version__ = version("gtmsim")
@@ -24,3 +29,12 @@ __all__ = [
     "scenario_from_dict",
     "simulate",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The model (and Mesa) loads on first use, so `gtmsim --help` and `gtmsim check` start fast.
+    if name in ("GTMModel", "RunResult", "simulate"):
+        from gtmsim import model
+
+        return getattr(model, name)
+    raise AttributeError(f"module 'gtmsim' has no attribute {name!r}")

@@ -6,16 +6,16 @@ Every command calls a Python function a notebook can call too. Exit codes: 0 suc
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-import pandas as pd
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -31,12 +31,9 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from gtmsim import experiment as exp
 from gtmsim.docs import tagged_assumptions
 from gtmsim.metrics import FUNNEL_COLUMNS, METRICS
-from gtmsim.model import simulate
-from gtmsim.report import CHARTS_DIR, ReportError, build_report
-from gtmsim.results import MANIFEST, MONTHLY, write_run
+from gtmsim.results import MANIFEST, MONTHLY, identified, write_run
 from gtmsim.scenario import (
     ScenarioError,
     check_files,
@@ -45,7 +42,50 @@ from gtmsim.scenario import (
     shipped_scenarios,
 )
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT = 0, 1, 2
+
+
+# `--help`, `check` and `scenarios` start without the model (Mesa), Dask, SciPy or
+# matplotlib: those load on first use, by the commands that need them.
+class _LazyModule:
+    """A module imported on first attribute access."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(importlib.import_module(self._name), attr)
+
+
+exp: Any = _LazyModule("gtmsim.experiment")
+
+
+def simulate(*args: Any, **kwargs: Any) -> Any:
+    """`gtmsim.model.simulate`, imported on first call."""
+    from gtmsim.model import simulate as simulate_
+
+    return simulate_(*args, **kwargs)
+
+
+def build_report(*args: Any, **kwargs: Any) -> Path:
+    """`gtmsim.report.build_report` (matplotlib), imported on first call."""
+    from gtmsim.report import build_report as build_report_
+
+    return build_report_(*args, **kwargs)
+
+
+def _domain_errors() -> tuple[type[Exception], ...]:
+    """The error types of the experiment and report modules that are loaded (one that is
+    not loaded cannot have raised)."""
+    found = []
+    for module, name in (("gtmsim.experiment", "ExperimentError"),
+                         ("gtmsim.report", "ReportError")):
+        if module in sys.modules:
+            found.append(getattr(sys.modules[module], name))
+    return tuple(found)
 
 # Scripts and CI read the output through a pipe: give tables room instead of 80 columns.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
@@ -65,16 +105,78 @@ def _fmt(name: str, value: float) -> str:
     return f"{value:,.0f}"
 
 
-def funnel_table(monthly: pd.DataFrame, title: str = "") -> Table:
-    """The readable monthly funnel table the CLI prints."""
-    table = Table(title=title, title_justify="left", header_style="bold")
-    for name in FUNNEL_COLUMNS:
-        m = METRICS[name]
-        header = m.label if m.unit in ("fraction", "month") else f"{m.label}\n({m.unit})"
-        table.add_column(header, justify="right")
+def _funnel_header(name: str) -> str:
+    """A column header: the label, with the unit where a number could mean two things."""
+    m = METRICS[name]
+    if m.kind == "money":
+        return f"{m.label} ($)"
+    if m.kind == "time":
+        return f"{m.label} ({m.unit})"
+    return m.label
+
+
+def _funnel_widths(monthly: pd.DataFrame, name: str) -> tuple[int, int]:
+    """The narrowest and the widest a column needs: its widest number and its longest
+    header word, or the whole header on one line."""
+    header = _funnel_header(name)
+    cells = max(len(_fmt(name, v)) for v in monthly[name]) if len(monthly) else 0
+    return max(cells, *(len(w) for w in header.split())), max(cells, len(header))
+
+
+def funnel_table(monthly: pd.DataFrame, title: str = "",
+                 columns: Sequence[str] = FUNNEL_COLUMNS,
+                 widths: Sequence[int] | None = None) -> Table:
+    """The readable monthly funnel table the CLI prints: `columns` at `widths` (default:
+    headers on one line). A column is never narrower than its widest number."""
+    table = Table(title=title or None, title_justify="left", header_style="bold")
+    widths = widths or [_funnel_widths(monthly, n)[1] for n in columns]
+    for name, width in zip(columns, widths):
+        table.add_column(_funnel_header(name), justify="right", width=width, overflow="fold")
     for _, row in monthly.iterrows():
-        table.add_row(*(_fmt(n, row[n]) for n in FUNNEL_COLUMNS))
+        table.add_row(*(_fmt(n, row[n]) for n in columns))
     return table
+
+
+def funnel_tables(monthly: pd.DataFrame, width: int) -> list[Table]:
+    """The funnel split into tables that fit `width` columns, each led by the month, so
+    that no number is ever cut: as many columns as fit, in order, then the next table.
+    Headers wrap onto more lines only where a table has no room for them on one."""
+    def total(widths: Sequence[int]) -> int:
+        return sum(w + 3 for w in widths) + 1  # padding 1 + 1 and a rule per column, one edge
+
+    need = {n: _funnel_widths(monthly, n) for n in FUNNEL_COLUMNS}
+    first, rest = FUNNEL_COLUMNS[0], FUNNEL_COLUMNS[1:]
+    groups: list[list[str]] = [[first]]
+    for name in rest:
+        if len(groups[-1]) > 1 and total([need[n][0] for n in [*groups[-1], name]]) > width:
+            groups.append([first])
+        groups[-1].append(name)
+    tables = []
+    for group in groups:
+        widths = [need[n][0] for n in group]
+        for i, name in enumerate(group):  # widen headers to one line while there is room
+            wider = [*widths[:i], need[name][1], *widths[i + 1:]]
+            if total(wider) <= width:
+                widths = wider
+        tables.append(funnel_table(monthly, columns=group, widths=widths))
+    return tables
+
+
+def print_funnel(console: Console, monthly: pd.DataFrame) -> None:
+    """Print the funnel on `console`: boxed tables that fit a terminal's width, or for a
+    pipe or file a plain tab-separated table (one header line, one line a month)."""
+    if console.is_terminal:
+        for table in funnel_tables(monthly, console.width):
+            console.print(table)
+        return
+    lines = ["\t".join(_funnel_header(n) for n in FUNNEL_COLUMNS)]
+    lines += ["\t".join(_fmt(n, row[n]) for n in FUNNEL_COLUMNS) for _, row in monthly.iterrows()]
+    console.file.write("\n".join(lines) + "\n")
+
+
+def _print_title(console: Console, name: str, question: str) -> None:
+    """The scenario's name and question, printed as written (never read as rich markup)."""
+    console.print(f"[bold]{escape(name)}[/bold]: {escape(question)}")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -94,9 +196,16 @@ def app() -> None:
               help="Results folder (default: results/<scenario>).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no table; print the folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the table.")
+@click.option("--csv", "as_csv", is_flag=True,
+              help="Print the monthly table (every column of monthly.parquet) as CSV.")
 def run(scenario: str, overrides: tuple[str, ...], seed: int | None, months: int | None,
-        out_dir: Path | None, quiet: bool, as_json: bool) -> None:
-    """Run SCENARIO (a file or a shipped name; default: baseline) and write its results."""
+        out_dir: Path | None, quiet: bool, as_json: bool, as_csv: bool) -> None:
+    """Run SCENARIO (a file or a shipped name; default: baseline) and write its results.
+
+    On a terminal the funnel prints as tables that fit its width; through a pipe or into
+    a file, as one tab-separated table."""
+    if sum((quiet, as_json, as_csv)) > 1:
+        raise click.UsageError("--quiet, --json and --csv exclude each other; give one")
     sc = load_scenario(scenario, overrides)
     months = months or sc.months
     folder = out_dir or Path("results") / sc.name
@@ -108,11 +217,11 @@ def run(scenario: str, overrides: tuple[str, ...], seed: int | None, months: int
         if kind != "run":
             raise click.UsageError(f"{folder} holds other results ({kind or 'unreadable'} "
                                    f"{MANIFEST}); choose another --out")
-    show_progress = not quiet and not as_json and err.is_terminal
+    show_progress = not quiet and not as_json and not as_csv and err.is_terminal
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("months"), TimeRemainingColumn(), console=err,
                   disable=not show_progress, transient=True) as progress:
-        task = progress.add_task(f"Simulating {sc.name}", total=months)
+        task = progress.add_task(f"Simulating {escape(sc.name)}", total=months)
         result = simulate(sc, seed=seed, months=months,
                           on_month=lambda done, total: progress.update(task, completed=done))
     write_run(result, folder, command=_canonical_command())
@@ -127,18 +236,21 @@ def run(scenario: str, overrides: tuple[str, ...], seed: int | None, months: int
         }
         click.echo(json.dumps(summary, default=float))
         return
+    if as_csv:
+        click.echo(identified(result).to_csv(index=False), nl=False)
+        return
     if quiet:
         click.echo(str(folder))
         return
     if sc.question:
-        out.print(f"[bold]{sc.name}[/bold]: {sc.question}")
-    out.print(funnel_table(result.monthly))
+        _print_title(out, sc.name, sc.question)
+    print_funnel(out, result.monthly)
     out.print(
         f"{months} months, seed {result.seed}, {sc.market.prospects:,} prospects, "
         f"{result.elapsed_s:.2f} s. Cumulative bookings {_fmt('bookings', last.cumulative_bookings)}, "
-        f"{int(last.customers):,} customers."
+        f"{int(last.customers):,} customers.", markup=False
     )
-    out.print(f"Results: {folder / MONTHLY} and {folder / MANIFEST}")
+    out.print(f"Results: {folder / MONTHLY} and {folder / MANIFEST}", markup=False)
 
 
 @app.command()
@@ -171,7 +283,7 @@ def scenarios(as_json: bool) -> None:
     table.add_column("scenario")
     table.add_column("question")
     for name, q in rows.items():
-        table.add_row(name, q)
+        table.add_row(escape(name), escape(q))
     out.print(table)
 
 
@@ -263,7 +375,7 @@ def compare_table(summary: pd.DataFrame) -> Table:
     table = Table(header_style="bold", title_justify="left",
                   title="Means with 95% t intervals; differences from the first scenario, "
                         "paired by replication (common random numbers)")
-    for header in ("Outcome", "Scenario", "Mean", "95% CI", f"Δ vs {ref}", "95% CI of Δ",
+    for header in ("Outcome", "Scenario", "Mean", "95% CI", f"Δ vs {escape(str(ref))}", "95% CI of Δ",
                    "Δ %", "Ahead"):
         table.add_column(header, justify="left" if header in ("Outcome", "Scenario") else "right")
     for o in exp.OUTCOMES:
@@ -271,7 +383,7 @@ def compare_table(summary: pd.DataFrame) -> Table:
         for i, (_, r) in enumerate(rows.iterrows()):
             first = r["scenario"] == ref
             table.add_row(
-                o.label if i == 0 else "", str(r["scenario"]),
+                o.label if i == 0 else "", escape(str(r["scenario"])),
                 _fmt_outcome(o.unit, r["mean"]), _interval(o.unit, r["ci_low"], r["ci_high"]),
                 "" if first else _fmt_outcome(o.unit, r["diff"], signed=True),
                 "" if first else _interval(o.unit, r["diff_ci_low"], r["diff_ci_high"],
@@ -288,7 +400,7 @@ def sweep_table(summary: pd.DataFrame, keys: Sequence[str]) -> Table:
     table = Table(header_style="bold", title_justify="left",
                   title="Means with 95% t intervals per grid point")
     for key in keys:
-        table.add_column(key, justify="right")
+        table.add_column(escape(key), justify="right")
     for o in exp.OUTCOMES:
         unit = "" if o.unit in ("fraction",) else f"\n({o.unit})"
         table.add_column(f"{o.label}{unit}", justify="right")
@@ -322,7 +434,7 @@ def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Se
         def on_run(completed: int, total: int) -> None:
             done[0] = completed
             if not bar:
-                bar.append(progress.add_task(f"{kind} {' '.join(names)}", total=total,
+                bar.append(progress.add_task(escape(f"{kind} {' '.join(names)}"), total=total,
                                              completed=completed))
             progress.update(bar[0], completed=completed)
 
@@ -489,6 +601,8 @@ def validate(check_name: str | None, size: str, seed: int, out_dir: Path | None,
 def report_command(folder: Path, output: Path | None) -> None:
     """Write the leadership report of a results FOLDER (of run, compare or sweep): one
     self-contained HTML page, and each chart as a 16:9 PNG beside it."""
+    from gtmsim.report import CHARTS_DIR
+
     path = build_report(folder, output)
     out.print(f"Report: {path} (charts in {path.parent / CHARTS_DIR})", markup=False)
 
@@ -496,8 +610,11 @@ def report_command(folder: Path, output: Path | None) -> None:
 @app.command()
 def assumptions() -> None:
     """List the modelling assumptions tagged in the code, with where they live."""
+    out.print("Modelling assumptions tagged in the code (# ASSUMPTION:). Every mechanism, "
+              "its parameters and the source or reasoning behind each are in docs/model.md "
+              "of the gtmsim source.", markup=False)
     for place, text in tagged_assumptions():
-        out.print(f"[bold]{place}[/bold]  {text}")
+        out.print(f"[bold]{escape(place)}[/bold]  {escape(text)}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -510,7 +627,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.problems:
             err.print(line, markup=False)
         return EXIT_BAD_INPUT
-    except (exp.ExperimentError, ReportError) as exc:
+    except _domain_errors() as exc:
         err.print(f"gtmsim: {exc}", markup=False)
         return EXIT_BAD_INPUT
     except click.exceptions.Exit as exc:

@@ -56,6 +56,7 @@ def monthly_reach(effective_spend: float, cfg: Program, audience: float) -> floa
     """Prospect touches a month: the adstock buys touches, saturating over the audience."""
     # ASSUMPTION: Hill saturation on touches bought per member of the audience; at low spend
     # one touch costs `cost_per_reach`, and a program never reaches more than its audience a month.
+    # (The Hill shape of media-mix models: Jin, Wang, Sun, Chan & Koehler, Google 2017.)
     if audience <= 0 or effective_spend <= 0:
         return 0.0
     bought = effective_spend / cfg.cost_per_reach

@@ -161,7 +161,8 @@ class Prospects:
 
     def trust_now(self, idx: np.ndarray, day: int) -> np.ndarray:
         """Trust today; it fades exponentially since its last update (half-life in market)."""
-        # ASSUMPTION: trust fades with a fixed half-life without touches (forgetting curve).
+        # ASSUMPTION: trust fades with a fixed half-life without touches (forgetting curve;
+        # the geometric decay of Broadbent's adstock, 1979).
         return self.trust[idx] * np.exp(-self._decay * (day - self.trust_day[idx]))
 
     def add_trust(self, idx: np.ndarray, gain: np.ndarray | float, day: int) -> None:

@@ -16,11 +16,12 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from gtmsim.model import RunResult
+if TYPE_CHECKING:  # the CLI reads results without loading the model
+    from gtmsim.model import RunResult
 
 MANIFEST = "manifest.json"
 MONTHLY = "monthly.parquet"

@@ -282,7 +282,8 @@ class SalesRep(mesa.Agent):
 
     def ramp(self, day: int) -> float:
         """Share of full productivity: linear from hiring to `ramp_months` later."""
-        # ASSUMPTION: linear ramp over ~5 months (B2B benchmark in the design brief).
+        # ASSUMPTION: linear ramp over ~5 months (the median AE ramp in The Bridge Group's
+        # SaaS AE Metrics reports).
         ramp_days = self.config.ramp_months * 30
         if ramp_days <= 0:
             return 1.0

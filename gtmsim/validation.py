@@ -13,7 +13,7 @@ the model did with theory or with published ranges:
 - `alignment`: each lever switched on alone moves its own mechanism's metric the right way.
 - `timing`: marketing shows in bookings after months and persists; outbound reps show
   within weeks and fade when they leave.
-- `funnel`: the baseline's conversions and cycle lengths sit in the B2B ranges of the brief.
+- `funnel`: the baseline's conversions and cycle lengths sit in published B2B ranges.
 
 Every check returns a `CheckResult`: the rows of the validation table (expected,
 observed, tolerance, pass/fail), the data behind its chart, and the settings it ran
@@ -1314,7 +1314,7 @@ def check_timing(*, size: Size = "full", seed: int = 0, prospects: int | None = 
                          "program_lift_realised": lift_realised["program"].mean(axis=0),
                          "reps_lift_realised": lift_realised["reps"].mean(axis=0)})
     return CheckResult("timing", "Time to effect",
-                       "design brief: marketing slow and lasting, sales fast; adstock literature",
+                       "Binet & Field (IPA 2013): brand slow and lasting, activation fast; adstock",
                        rows, {"lift": data}, {**cfg, "seeds": seeds, **t,
                                               "bookings": "expected (Σ win chance × value)"})
 
@@ -1348,7 +1348,8 @@ def _draw_timing(result: CheckResult) -> Figure:
 
 FUNNEL_SIZES = {"full": {"reps": 8}, "ci": {"reps": 4}}
 FUNNEL = {"report_months": 24}
-# Published B2B ranges from the design brief (vendor benchmarks, direction only).
+# Published B2B ranges (vendor and consultancy benchmarks, direction only; ramp: The Bridge
+# Group's SaaS AE Metrics reports). See docs/validation.md, funnel realism.
 LEAD_TO_OPP = (0.13, 0.50)  # MQL → SQL
 OPP_TO_WON = (0.15, 0.30)
 SMB_CYCLE_DAYS = (7, 84)  # "weeks": one to twelve weeks
@@ -1393,7 +1394,7 @@ def _opportunity_cycles(model: GTMModel, deals: pd.DataFrame) -> pd.DataFrame:
 
 def check_funnel(*, size: Size = "full", seed: int = 0, scenario: str = "baseline",
                  reps: int | None = None) -> CheckResult:
-    """The baseline's conversions and cycle lengths by segment sit in the brief's B2B ranges.
+    """The baseline's conversions and cycle lengths by segment sit in published B2B ranges.
 
     Conversions are counted over the baseline's 24 months. Cycles are measured on every
     opportunity opened in those months: decided ones from the deals log, and those still
@@ -1506,14 +1507,14 @@ def check_funnel(*, size: Size = "full", seed: int = 0, scenario: str = "baselin
     rows.append(_row("funnel", "rep ramp (a scenario input, shown for completeness)", "~5 months",
                      f"{ramp:g} months", f"{RAMP_MONTHS[0]}–{RAMP_MONTHS[1]} months",
                      bool(RAMP_MONTHS[0] <= ramp <= RAMP_MONTHS[1]), 5.0, ramp))
-    return CheckResult("funnel", "Funnel realism", "B2B ranges in the design brief",
+    return CheckResult("funnel", "Funnel realism", "published B2B benchmarks (direction only)",
                        rows, {"totals": tot, "cycles": cycles.reset_index(),
                               "deals": opportunities},
                        {**cfg, "scenario": scenario, "seeds": seeds, **f})
 
 
 def plot_cycles(deals: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
-    """Distribution of cycle lengths by segment with the brief's ranges shaded."""
+    """Distribution of cycle lengths by segment with the published ranges shaded."""
     ax = ax or Figure().subplots()
     segs = list(deals["segment"].cat.categories) if hasattr(deals["segment"], "cat") else sorted(
         deals["segment"].unique())
@@ -1528,7 +1529,7 @@ def plot_cycles(deals: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
 
 
 def plot_conversions(rows: Sequence[Criterion], *, ax: Axes | None = None) -> Axes:
-    """Conversion rates (points) against the brief's ranges (bars)."""
+    """Conversion rates (points) against the published ranges (bars)."""
     ax = ax or Figure().subplots()
     conv = [r for r in rows if "→" in r.criterion]
     y = np.arange(len(conv))
