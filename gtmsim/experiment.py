@@ -660,8 +660,9 @@ def _mean_text(o: Outcome, row: Mapping[str, Any]) -> str:
 
 
 def not_within_run(n: int, reps: int) -> str:
-    """How a censored outcome (payback) reads when some replications have no value."""
-    return f"not within the run ({n} of {reps} paid back)"
+    """How a censored outcome (payback) reads when some replications have no value:
+    n/reps is how many replications reached it within the run."""
+    return f"not within the run ({n}/{reps})"
 
 
 def _overridden(scenario: Scenario | str | Path,
