@@ -106,8 +106,8 @@ def _ratio(num: float, den: float) -> float:
 def total_cost(m: pd.DataFrame) -> pd.Series:
     """Cost of each month: marketing spend + sales cost + alignment cost."""
     cost = m["marketing_spend"] + m["sales_cost"]
-    # Tables written before the column existed had no alignment cost.
-    return cost + m["alignment_cost"] if "alignment_cost" in m else cost
+    # Runs stored before the column existed (missing, or empty beside newer runs) had none.
+    return cost + m["alignment_cost"].fillna(0.0) if "alignment_cost" in m else cost
 
 
 def payback_month(m: pd.DataFrame) -> float:

@@ -102,6 +102,12 @@ def test_economics_outcomes_of_a_table_worked_by_hand():
     assert OUTCOME["roi"].reduce(never) == pytest.approx((20 - 150) / 150)
 
 
+def test_runs_stored_before_the_alignment_cost_column_count_no_alignment_cost():
+    m = _table([0.0, 50.0], [40.0] * 2, [10.0] * 2)
+    assert OUTCOME["total_cost"].reduce(m.drop(columns="alignment_cost")) == 100.0
+    assert OUTCOME["total_cost"].reduce(m.assign(alignment_cost=np.nan)) == 100.0
+
+
 def _experiment(arms: dict[str, list[pd.DataFrame]]) -> Experiment:
     frames = []
     for name, tables in arms.items():
