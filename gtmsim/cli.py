@@ -363,6 +363,13 @@ def _fmt_outcome(unit: str, value: float, *, signed: bool = False) -> str:
     return f"{sign}{v:,.1f}"
 
 
+def _mean_cell(o: exp.Outcome, r: pd.Series) -> str:
+    """The mean of an outcome; a censored one (payback) says when some runs have none."""
+    if o.censored and r["n"] < r["reps"]:
+        return exp.not_within_run(int(r["n"]), int(r["reps"]))
+    return _fmt_outcome(o.unit, r["mean"])
+
+
 def _interval(unit: str, low: float, high: float, *, signed: bool = False) -> str:
     if math.isnan(low) or math.isnan(high):
         return "–"
@@ -373,8 +380,9 @@ def compare_table(summary: pd.DataFrame) -> Table:
     """Means and paired differences from the first scenario, one block per outcome."""
     ref = summary["scenario"].iloc[0]
     table = Table(header_style="bold", title_justify="left",
-                  title="Means with 95% t intervals; differences from the first scenario, "
-                        "paired by replication (common random numbers)")
+                  title="Means with 95% t intervals (clipped to each outcome's range); "
+                        "differences from the first scenario, paired by replication "
+                        "(common random numbers)")
     for header in ("Outcome", "Scenario", "Mean", "95% CI", f"Δ vs {escape(str(ref))}", "95% CI of Δ",
                    "Δ %", "Ahead"):
         table.add_column(header, justify="left" if header in ("Outcome", "Scenario") else "right")
@@ -384,7 +392,7 @@ def compare_table(summary: pd.DataFrame) -> Table:
             first = r["scenario"] == ref
             table.add_row(
                 o.label if i == 0 else "", escape(str(r["scenario"])),
-                _fmt_outcome(o.unit, r["mean"]), _interval(o.unit, r["ci_low"], r["ci_high"]),
+                _mean_cell(o, r), _interval(o.unit, r["ci_low"], r["ci_high"]),
                 "" if first else _fmt_outcome(o.unit, r["diff"], signed=True),
                 "" if first else _interval(o.unit, r["diff_ci_low"], r["diff_ci_high"],
                                            signed=True),
@@ -398,7 +406,8 @@ def compare_table(summary: pd.DataFrame) -> Table:
 def sweep_table(summary: pd.DataFrame, keys: Sequence[str]) -> Table:
     """One row per grid point: each outcome's mean and 95% t interval."""
     table = Table(header_style="bold", title_justify="left",
-                  title="Means with 95% t intervals per grid point")
+                  title="Means with 95% t intervals (clipped to each outcome's range) "
+                        "per grid point")
     for key in keys:
         table.add_column(escape(key), justify="right")
     for o in exp.OUTCOMES:
@@ -410,7 +419,7 @@ def sweep_table(summary: pd.DataFrame, keys: Sequence[str]) -> Table:
         cells = []
         for o in exp.OUTCOMES:
             r = rows[rows["outcome"] == o.name].iloc[0]
-            cells.append(f"{_fmt_outcome(o.unit, r['mean'])}\n"
+            cells.append(f"{escape(_mean_cell(o, r))}\n"
                          f"[dim]{_interval(o.unit, r['ci_low'], r['ci_high'])}[/dim]")
         table.add_row(*(escape(str(point[k])) for k in keys), *cells)
     return table
@@ -446,6 +455,9 @@ def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Se
                       "run the same command with --resume to continue.", markup=False)
             raise SystemExit(130) from None
     summary = result.summary()
+    warning = summary.attrs.get("warning")
+    if warning and not quiet:
+        err.print(f"Warning: {warning}", markup=False)
     files = [str(folder / exp.RUNS), str(folder / exp.SUMMARY), str(folder / MANIFEST)]
     if with_report:
         files.append(str(build_report(folder)))
@@ -455,6 +467,7 @@ def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Se
             "reps": len(result.seeds), "seed": result.seed, "seeds": result.seeds,
             "runs": len(result.seeds) * len(result.arms), "resumed": result.resumed,
             "elapsed_s": round(result.elapsed_s, 3), "cpu_s": round(result.cpu_s, 3),
+            "warning": warning,
             "summary": json.loads(summary.to_json(orient="records")),
         }))
         return

@@ -21,6 +21,7 @@ import concurrent.futures as cf
 import datetime as dt
 import itertools
 import json
+import math
 import multiprocessing
 import os
 import re
@@ -76,6 +77,10 @@ class Outcome:
         better: +1 when more is better, -1 when less is better ("ahead" in summaries).
         description: how it is computed from the monthly table.
         reduce: monthly table of one run (sorted by month) -> value.
+        low, high: the range the figure can take; intervals are clipped to it (and paired
+            differences to `low - high` .. `high - low`).
+        censored: NaN means "not within the run" rather than "undefined": a mean over
+            replications is given only when every replication has a value.
     """
 
     name: str
@@ -84,10 +89,31 @@ class Outcome:
     better: int
     description: str
     reduce: Callable[[pd.DataFrame], float] = field(repr=False)
+    low: float = 0.0
+    high: float = math.inf
+    censored: bool = False
+
+    @property
+    def diff_range(self) -> tuple[float, float]:
+        """The range of a paired difference of this figure."""
+        return self.low - self.high, self.high - self.low
 
 
 def _ratio(num: float, den: float) -> float:
     return float(num) / float(den) if den else float("nan")
+
+
+def total_cost(m: pd.DataFrame) -> pd.Series:
+    """Cost of each month: marketing spend + sales cost + alignment cost."""
+    cost = m["marketing_spend"] + m["sales_cost"]
+    # Runs stored before the column existed (missing, or empty beside newer runs) had none.
+    return cost + m["alignment_cost"].fillna(0.0) if "alignment_cost" in m else cost
+
+
+def payback_month(m: pd.DataFrame) -> float:
+    """First month whose cumulative bookings cover the cumulative cost; NaN if none does."""
+    covered = (m["bookings"].cumsum() >= total_cost(m).cumsum()).to_numpy()
+    return float(m["month"].iloc[int(covered.argmax())]) if covered.any() else float("nan")
 
 
 OUTCOMES: tuple[Outcome, ...] = (
@@ -97,10 +123,10 @@ OUTCOMES: tuple[Outcome, ...] = (
     Outcome("customers", "Customers", "accounts", +1, "customers at the final month",
             lambda m: float(m["customers"].iloc[-1])),
     Outcome("cac", "CAC", "$/customer", -1,
-            "(marketing spend + sales cost) / wins, both summed over the run",
-            lambda m: _ratio((m["marketing_spend"] + m["sales_cost"]).sum(), m["wins"].sum())),
+            "(marketing spend + sales cost + alignment cost) / wins, both summed over the run",
+            lambda m: _ratio(total_cost(m).sum(), m["wins"].sum())),
     Outcome("win_rate", "Win rate", "fraction", +1, "wins / (wins + losses), summed over the run",
-            lambda m: _ratio(m["wins"].sum(), m["wins"].sum() + m["losses"].sum())),
+            lambda m: _ratio(m["wins"].sum(), m["wins"].sum() + m["losses"].sum()), high=1.0),
     # The monthly table holds only each month's median, not the leads behind it, so the
     # run-level figure is the median of the monthly medians (months with no lead worked skipped).
     Outcome("lead_response_days_median", "Median lead response", "days", -1,
@@ -113,11 +139,41 @@ OUTCOMES: tuple[Outcome, ...] = (
             "leads that left the queue without a rep response, summed over the run "
             "(overlaps with leads decayed)",
             lambda m: float(m["leads_unworked"].sum())),
+    Outcome("total_cost", "Total cost", "$", -1,
+            "marketing spend + sales cost + alignment cost, summed over the run",
+            lambda m: float(total_cost(m).sum())),
+    Outcome("net_bookings", "Net bookings", "$", +1,
+            "cumulative bookings − total cost, over the run",
+            lambda m: float(m["bookings"].sum() - total_cost(m).sum()), low=-math.inf),
+    Outcome("roi", "ROI", "fraction", +1,
+            "(cumulative bookings − total cost) / total cost, over the run",
+            lambda m: _ratio(m["bookings"].sum() - total_cost(m).sum(), total_cost(m).sum()),
+            low=-1.0),
+    Outcome("payback_month", "Payback month", "month", -1,
+            "first month in which cumulative bookings ≥ cumulative total cost; "
+            "empty when that does not happen within the run",
+            payback_month, low=1.0, censored=True),
 )
 
+# Fewer replications than this and the tables warn that the intervals mean little.
+MIN_REPS = 10
 
-def _t_interval(x: np.ndarray, confidence: float) -> tuple[float, float, float]:
-    """Mean and its Student-t interval; the interval is NaN with fewer than two values."""
+
+def few_reps_warning(n: int) -> str | None:
+    """The warning for intervals over `n` replications, or None when there are enough."""
+    if n >= MIN_REPS:
+        return None
+    return (f"Only {n} replication{'s' if n != 1 else ''}: with fewer than {MIN_REPS} the "
+            "intervals are rough (the t quantile is large and the standard deviation itself "
+            "is poorly known); use --reps 10 or more before deciding.")
+
+
+def _t_interval(x: np.ndarray, confidence: float,
+                bounds: tuple[float, float] = (-math.inf, math.inf)) -> tuple[float, float, float]:
+    """Mean and its Student-t interval, clipped to `bounds` (the range of the figure).
+
+    The interval is NaN with fewer than two values.
+    """
     x = x[~np.isnan(x)]
     if len(x) == 0:
         return (float("nan"),) * 3
@@ -125,7 +181,8 @@ def _t_interval(x: np.ndarray, confidence: float) -> tuple[float, float, float]:
     if len(x) < 2:
         return mean, float("nan"), float("nan")
     half = float(stats.t.ppf((1 + confidence) / 2, len(x) - 1) * stats.sem(x))
-    return mean, mean - half, mean + half
+    low, high = bounds
+    return mean, max(mean - half, low), min(mean + half, high)
 
 
 # --------------------------------------------------------------------------- seeds and grids
@@ -491,9 +548,16 @@ class Experiment:
         Columns: the arm columns, `outcome`, `n` (replications with a value), `mean`,
         `ci_low`, `ci_high`; then against the first arm, over replications where both
         have a value: `diff` (mean paired difference), `diff_ci_low`, `diff_ci_high`
-        (paired-t), `diff_pct` (diff / the first arm's mean, %), `ahead` (share of
-        replications in which this arm does better, by the outcome's direction). The
-        first arm's difference columns are empty.
+        (paired-t), `diff_pct` (diff / |the first arm's mean|, %, so its sign is the
+        difference's even when the mean is negative, as net bookings can be), `ahead` (share of
+        replications in which this arm does better, by the outcome's direction); and
+        `reps` (replications of the arm). The first arm's difference columns are empty.
+
+        Intervals are clipped to the outcome's range (`Outcome.low` .. `Outcome.high`;
+        differences to `Outcome.diff_range`). A censored outcome (payback month) gets a
+        mean only when every replication has a value: a replication that never pays back
+        within the run would otherwise drop out and flatter the mean. With fewer than
+        `MIN_REPS` replications, `attrs["warning"]` holds a warning (see `few_reps_warning`).
         """
         per_run = self.outcomes()
         arm_cols = self.arm_columns
@@ -505,23 +569,100 @@ class Experiment:
             ident = {c: arm[c].iloc[0] for c in arm_cols}
             for o in OUTCOMES:
                 x = this[o.name].to_numpy(dtype=float)
-                mean, lo, hi = _t_interval(x, confidence)
-                row = {**ident, "outcome": o.name, "n": int(np.count_nonzero(~np.isnan(x))),
+                n = int(np.count_nonzero(~np.isnan(x)))
+                if o.censored and n < len(x):
+                    mean = lo = hi = np.nan
+                else:
+                    mean, lo, hi = _t_interval(x, confidence, (o.low, o.high))
+                row = {**ident, "outcome": o.name, "n": n,
                        "mean": mean, "ci_low": lo, "ci_high": hi,
                        "diff": np.nan, "diff_ci_low": np.nan, "diff_ci_high": np.nan,
-                       "diff_pct": np.nan, "ahead": np.nan}
+                       "diff_pct": np.nan, "ahead": np.nan, "reps": len(x)}
                 if arm is not arms[0]:
                     a, b = this[o.name].align(ref[o.name], join="inner")
                     both = (a.notna() & b.notna()).to_numpy()
                     d = (a - b).to_numpy(dtype=float)[both]
-                    if len(d):
-                        dmean, dlo, dhi = _t_interval(d, confidence)
+                    if len(d) and not (o.censored and not both.all()):
+                        dmean, dlo, dhi = _t_interval(d, confidence, o.diff_range)
                         base = float(b.to_numpy(dtype=float)[both].mean())
                         row.update(diff=dmean, diff_ci_low=dlo, diff_ci_high=dhi,
-                                   diff_pct=100 * dmean / base if base else np.nan,
+                                   diff_pct=100 * dmean / abs(base) if base else np.nan,
                                    ahead=float(np.mean(d * o.better > 0)))
                 rows.append(row)
-        return pd.DataFrame(rows)
+        table = pd.DataFrame(rows)
+        warning = few_reps_warning(min(len(a) for a in arms))
+        if warning:
+            table.attrs["warning"] = warning
+        return table
+
+    def summary_view(self, confidence: float = 0.95) -> pd.DataFrame:
+        """`summary()` as readable text for notebooks: money as $1,234k, rates as %,
+        counts with thousands separators, intervals as "low to high".
+
+        One row per arm and outcome; `summary()` stays numeric for code. Carries the same
+        `attrs["warning"]`.
+        """
+        s = self.summary(confidence)
+        outcome = {o.name: o for o in OUTCOMES}
+        pct = f"{confidence:.0%}"
+        rows = []
+        for _, r in s.iterrows():
+            o = outcome[r["outcome"]]
+            ref = not math.isfinite(r["diff"])
+            row = {c: r[c] for c in self.arm_columns}
+            row |= {"outcome": o.label,
+                    "mean": _mean_text(o, r),
+                    f"{pct} CI": interval_text(o.unit, r["ci_low"], r["ci_high"]),
+                    "Δ vs first": "" if ref else format_value(o.unit, r["diff"], signed=True),
+                    f"{pct} CI of Δ": "" if ref else interval_text(
+                        o.unit, r["diff_ci_low"], r["diff_ci_high"], signed=True),
+                    "Δ %": "" if ref or not math.isfinite(r["diff_pct"])
+                    else f"{r['diff_pct']:+.1f}%",
+                    "ahead": "" if ref or not math.isfinite(r["ahead"]) else f"{r['ahead']:.0%}",
+                    "n": f"{r['n']:,}"}
+            rows.append(row)
+        view = pd.DataFrame(rows)
+        view.attrs = dict(s.attrs)
+        return view
+
+
+def format_value(unit: str, value: float, *, signed: bool = False) -> str:
+    """A figure as text in its unit: $1,234k / $12.3M for money, % for fractions (pp for
+    signed differences), thousands separators for counts, "–" for an empty value."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    sign = "−" if value < 0 else ("+" if signed else "")
+    v = abs(value)
+    if unit == "$" or unit.startswith("$/"):
+        if v >= 10e6:
+            return f"{sign}${v / 1e6:,.1f}M"
+        if v >= 1e4:
+            return f"{sign}${v / 1e3:,.0f}k"
+        return f"{sign}${v:,.0f}"
+    if unit == "fraction":
+        return f"{sign}{v * 100:.1f} pp" if signed else f"{sign}{v:.1%}"
+    if unit in ("days", "month"):
+        return f"{sign}{v:,.1f}"
+    return f"{sign}{v:,.0f}" if v >= 100 else f"{sign}{v:,.1f}"
+
+
+def interval_text(unit: str, low: float, high: float, *, signed: bool = False) -> str:
+    """An interval as "low to high" in the unit, or "–"."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return "–"
+    return f"{format_value(unit, low, signed=signed)} to {format_value(unit, high, signed=signed)}"
+
+
+def _mean_text(o: Outcome, row: Mapping[str, Any]) -> str:
+    if o.censored and row["n"] < row["reps"]:
+        return not_within_run(row["n"], row["reps"])
+    return format_value(o.unit, row["mean"])
+
+
+def not_within_run(n: int, reps: int) -> str:
+    """How a censored outcome (payback) reads when some replications have no value:
+    n/reps is how many replications reached it within the run."""
+    return f"not within the run ({n}/{reps})"
 
 
 def _overridden(scenario: Scenario | str | Path,
@@ -769,6 +910,7 @@ def read_experiment(folder: str | Path) -> Experiment:
 
 __all__ = [
     "IDENTITY",
+    "MIN_REPS",
     "OUTCOMES",
     "Experiment",
     "ExperimentError",
@@ -777,6 +919,8 @@ __all__ = [
     "compare",
     "default_folder",
     "executor_for",
+    "few_reps_warning",
+    "format_value",
     "grid_points",
     "parse_vary",
     "read_experiment",

@@ -56,7 +56,11 @@ _ROWS = [
     ("reps", "Reps", "people", "stock", "reps on the team at month end"),
     ("marketing_spend", "Marketing spend", "$", "money", "program budgets spent in the month"),
     ("sales_cost", "Sales cost", "$", "money", "fully loaded cost of the reps in the month"),
-    ("cac", "CAC", "$/customer", "money", "(marketing spend + sales cost) / wins in the month"),
+    ("alignment_cost", "Alignment cost", "$", "money",
+     "cost of the alignment work in the month: alignment.cost_monthly, plus alignment.cost_once "
+     "in month 1 or in the month a timeline entry sets it"),
+    ("cac", "CAC", "$/customer", "money",
+     "(marketing spend + sales cost + alignment cost) / wins in the month"),
 ]
 
 METRICS: dict[str, Metric] = {row[0]: Metric(*row) for row in _ROWS}

@@ -107,6 +107,7 @@ class Tally:
         self.capacity_days = 0
         self.marketing_spend = 0.0
         self.sales_cost = 0.0
+        self.alignment_cost = 0.0
 
     def close_month(self) -> None:
         self.history.append((self.leads_by_seg.copy(), self.bookings_by_seg.copy()))
@@ -118,6 +119,17 @@ class Tally:
     def add_wins(self, segments: np.ndarray, values: np.ndarray) -> None:
         self.bookings_by_seg += np.bincount(segments, weights=values, minlength=self.n_segments)
         self.bookings += float(values.sum())
+
+
+def _dotted_keys(changes: dict, prefix: str = "") -> set[str]:
+    """The dotted keys a timeline entry names, whether written quoted or as nested tables."""
+    keys = set()
+    for k, v in changes.items():
+        key = f"{prefix}{k}"
+        keys.add(key)
+        if isinstance(v, dict):
+            keys |= _dotted_keys(v, f"{key}.")
+    return keys
 
 
 class GTMModel(mesa.Model):
@@ -393,9 +405,11 @@ class GTMModel(mesa.Model):
 
     def _start_month(self) -> None:
         month = self.month
+        once = month == 1  # the one-off alignment cost: month 1, or when a timeline sets it
         for change in self.config.timeline:
             if change.month == month:
                 self.config = with_changes(self.config, change.set, f"timeline month {month}")
+                once = once or "alignment.cost_once" in _dotted_keys(change.set)
                 self.levers = self.config.levers
                 self._sync_programs()
                 self._sync_reps(hire_day=self.day)
@@ -405,6 +419,8 @@ class GTMModel(mesa.Model):
         if f != self._fit_keep_for:  # per prospect, so computed only when the lever changes
             self.fit_keep, self._fit_keep_for = fit_keep(self.prospects, f), f
         self.tally.marketing_spend += sum(prog.start_month() for prog in self.programs.values())
+        cost = self.config.alignment
+        self.tally.alignment_cost += cost.cost_monthly + (cost.cost_once if once else 0.0)
 
     def _observe_day(self) -> None:
         t = self.tally
@@ -438,7 +454,7 @@ class GTMModel(mesa.Model):
         lead_exits = int(flows[LEAD].sum() - flows[LEAD, LEAD])
         waiting = self.desk.waiting
         self.cumulative_bookings += t.bookings
-        cost = t.marketing_spend + t.sales_cost
+        cost = t.marketing_spend + t.sales_cost + t.alignment_cost
         row = {
             "month": self.month,
             "unaware": int(counts[UNAWARE]),
@@ -478,6 +494,7 @@ class GTMModel(mesa.Model):
             "reps": len(self.rep_by_id),
             "marketing_spend": t.marketing_spend,
             "sales_cost": t.sales_cost,
+            "alignment_cost": t.alignment_cost,
             "cac": cost / wins if wins else float("nan"),
         }
         self.rows.append(row)

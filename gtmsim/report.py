@@ -20,7 +20,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 from gtmsim import charts
-from gtmsim.experiment import OUTCOMES, RUNS, Experiment, read_experiment
+from gtmsim.experiment import (
+    OUTCOMES,
+    RUNS,
+    Experiment,
+    few_reps_warning,
+    not_within_run,
+    read_experiment,
+)
 from gtmsim.results import MANIFEST, MONTHLY, atomic_write, read_manifest
 from gtmsim.scenario import ScenarioError, scenario_from_dict
 
@@ -105,6 +112,8 @@ def fmt(outcome: str, v: float, *, difference: bool = False) -> str:
         return f"{100 * v:+.1f} pp" if difference else f"{v:.1%}"
     if unit == "days":
         return f"{v:.1f} days"
+    if unit == "month":
+        return f"month {v:.1f}" if not difference else f"{v:+.1f} months"
     return f"{v:,.1f}" if abs(v) < 100 else f"{v:,.0f}"
 
 
@@ -123,8 +132,17 @@ def summary_table(res: Results) -> pd.DataFrame:
     rows = [{"scenario": run["scenario"].iloc[0], "outcome": o.name, "n": 1, "mean": o.reduce(run),
              "ci_low": float("nan"), "ci_high": float("nan"), "diff": float("nan"),
              "diff_ci_low": float("nan"), "diff_ci_high": float("nan"),
-             "diff_pct": float("nan"), "ahead": float("nan")} for o in OUTCOMES]
+             "diff_pct": float("nan"), "ahead": float("nan"), "reps": 1} for o in OUTCOMES]
+    for row in rows:
+        row["n"] = int(math.isfinite(row["mean"]))
     return pd.DataFrame(rows)
+
+
+def reps_warning(res: Results, table: pd.DataFrame) -> str | None:
+    """The too-few-replications warning of a compare or sweep (a single run says so itself)."""
+    if res.kind == "run":
+        return None
+    return few_reps_warning(int(table["reps"].min()) if "reps" in table else 0)
 
 
 def headline(res: Results, table: pd.DataFrame) -> str:
@@ -136,7 +154,9 @@ def headline(res: Results, table: pd.DataFrame) -> str:
         kpi = table.set_index("outcome")["mean"]
         return (f"{str(r['scenario']).capitalize()} books {money(r['mean'])} over {months} months: "
                 f"{kpi['customers']:,.0f} customers, a {kpi['win_rate']:.0%} win rate and a CAC of "
-                f"{money(kpi['cac'])} (one run, seed {res.manifest.get('seed')}).")
+                f"{money(kpi['cac'])}; net of its {money(kpi['total_cost'])} cost, "
+                f"{money(kpi['net_bookings'])} net bookings "
+                f"(one run, seed {res.manifest.get('seed')}).")
     ref = books.iloc[0]
     best = books.iloc[books["mean"].idxmax()]
     if best.name == 0:  # the reference leads: state it against the runner-up, signs flipped
@@ -146,10 +166,12 @@ def headline(res: Results, table: pd.DataFrame) -> str:
         base = runner["mean"]
         diff, lo, hi = -runner["diff"], -runner["diff_ci_high"], -runner["diff_ci_low"]
         ahead = 1 - runner["ahead"]
+        other_arm, sign = runner["scenario"], -1
     else:
         winner, loser = best["scenario"], ref["scenario"]
         base = ref["mean"]
         diff, lo, hi, ahead = best["diff"], best["diff_ci_low"], best["diff_ci_high"], best["ahead"]
+        other_arm, sign = best["scenario"], 1
     pct, pct_lo, pct_hi = (100 * x / base for x in (diff, lo, hi))
     n = int(books["n"].min())
     sentence = (f"{winner} books {pct:.0f}% more than {loser} over {months} months "
@@ -158,7 +180,32 @@ def headline(res: Results, table: pd.DataFrame) -> str:
     if lo <= 0 <= hi:
         sentence += (" The interval includes zero: at this number of replications the "
                      "difference cannot be told from chance.")
+    sentence += " " + _net_sentence(table, winner, loser, other_arm, sign)
     return sentence[:1].upper() + sentence[1:]
+
+
+def _net_sentence(table: pd.DataFrame, winner: str, loser: str, other_arm: str, sign: int) -> str:
+    """Net bookings (bookings − total cost) of the headline's pair, with the paired interval.
+
+    `other_arm` is the arm whose row holds the paired difference from the first arm;
+    `sign` is -1 when the first arm is the headline's winner (differences flipped).
+    """
+    net = table[table["outcome"] == "net_bookings"].set_index("scenario")
+    if other_arm not in net.index:
+        return ""
+    r = net.loc[other_arm]
+    diff, lo, hi = (sign * r[c] for c in ("diff", "diff_ci_low", "diff_ci_high"))
+    lo, hi = min(lo, hi), max(lo, hi)
+    if not math.isfinite(diff):
+        return ""
+    more = "more" if diff >= 0 else "less"
+    text = (f"Net of go-to-market cost (marketing, sales and alignment), {winner} makes "
+            f"{money(abs(diff))} {more} than {loser} "
+            f"(net bookings {money(net.loc[winner, 'mean'])} against "
+            f"{money(net.loc[loser, 'mean'])}")
+    if math.isfinite(lo) and math.isfinite(hi):
+        text += f"; 95% CI of the difference {money(lo)} to {money(hi)}"
+    return text + ")."
 
 
 def kpi_rows(res: Results, table: pd.DataFrame) -> list[list[str]]:
@@ -169,13 +216,17 @@ def kpi_rows(res: Results, table: pd.DataFrame) -> list[list[str]]:
         for _, r in part.iterrows():
             interval = (f"{fmt(o.name, r['ci_low'])} to {fmt(o.name, r['ci_high'])}"
                         if math.isfinite(r["ci_low"]) else "–")
+            mean = (not_within_run(int(r["n"]), int(r["reps"]))
+                    if o.censored and r["n"] < r["reps"] else fmt(o.name, r["mean"]))
             if r["scenario"] == first or not math.isfinite(r["diff"]):
                 diff = ahead = "–"
             else:
                 low, high = (fmt(o.name, r[c], difference=True) for c in ("diff_ci_low", "diff_ci_high"))
-                diff = f"{r['diff_pct']:+.0f}% ({low} to {high})"
+                change = (f"{r['diff_pct']:+.0f}%" if math.isfinite(r["diff_pct"])
+                          else fmt(o.name, r["diff"], difference=True))
+                diff = f"{change} ({low} to {high})"
                 ahead = f"{r['ahead']:.0%}"
-            rows.append([o.label, str(r["scenario"]), fmt(o.name, r["mean"]), interval, diff, ahead])
+            rows.append([o.label, str(r["scenario"]), mean, interval, diff, ahead])
     return rows
 
 
@@ -234,6 +285,8 @@ padding:.8em 1em;background:#f3f6fa;border-left:5px solid #1f77b4}
 table{border-collapse:collapse;margin:1em 0;font-size:.92em} th,td{padding:.35em .7em;
 border-bottom:1px solid #ddd;text-align:right} th{background:#fafafa} td:first-child,th:first-child,
 td:nth-child(2){text-align:left} img{width:100%;height:auto;margin:.5em 0 1.5em}
+.warning{padding:.7em 1em;margin:0 0 1em;background:#fff4e5;border:1px solid #f0a030;
+border-left:5px solid #e07b00;color:#5a3200}
 .method{font-size:.9em;color:#444} code{background:#f4f4f4;padding:0 .2em}
 """
 
@@ -267,8 +320,12 @@ def build_report(folder: str | Path, out: str | Path | None = None, *, dpi: int 
     title = {"run": "Run", "compare": "Comparison", "sweep": "Sweep"}[res.kind]
     arms = ", ".join(res.arms) if res.kind != "sweep" else m.get("scenarios", [{}])[0].get("name", "")
     parts = [f"<h1>{title}: {html.escape(arms)}</h1>",
-             f'<p class="headline">{html.escape(headline(res, table))}</p>',
-             "<h2>Key figures</h2>",
+             f'<p class="headline">{html.escape(headline(res, table))}</p>']
+    warning = reps_warning(res, table)
+    if warning:
+        parts.append(f'<p class="warning" role="alert"><strong>Warning:</strong> '
+                     f'{html.escape(warning)}</p>')
+    parts += ["<h2>Key figures</h2>",
              _table_html(["Outcome", "Scenario", "Mean", "95% interval",
                           f"Difference from {table['scenario'].iloc[0]} (paired 95% CI)",
                           "Ahead in"], kpi_rows(res, table))]
@@ -306,8 +363,16 @@ def _method(res: Results) -> str:
                  "paired by replication and their intervals are paired-t 95% intervals "
                  "(Law, Simulation Modeling and Analysis). Scenario intervals are t intervals "
                  "over replications. Bands in the charts span 90% of replications.",
-                 "CAC is (marketing spend + sales cost) / wins over the run; payback is CAC "
-                 "divided by the monthly value of the average won deal."]
+                 "Scenario intervals are clipped to each figure's range (rates to 0–100%, "
+                 "money and counts to ≥ 0).",
+                 "Total cost is marketing spend + sales cost + the alignment work's cost "
+                 "(alignment.cost_monthly and cost_once), summed over the run; net bookings "
+                 "are bookings − total cost; ROI is net bookings / total cost; the payback "
+                 "month is the first month whose cumulative bookings cover the cumulative "
+                 "cost, and when some replications do not get there within the run it "
+                 "shows how many did (no mean is given, since it would leave them out). "
+                 "CAC is total cost / wins over the run; the chart's payback is CAC divided "
+                 "by the monthly value of the average won deal."]
     lines += [f"Versions: {html.escape(versions)}.", f"Command: <code>{html.escape(command)}</code>",
               f"Created {html.escape(str(m.get('created', '')))}."]
     return '<div class="method">' + "".join(f"<p>{line}</p>" for line in lines) + "</div>"

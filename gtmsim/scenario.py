@@ -131,6 +131,13 @@ class Alignment(_Strict):
     recycling: float | None = Field(None, ge=0, le=1)
     coordination: float | None = Field(None, ge=0, le=0.9)
     marketing_reward: float | None = Field(None, ge=0, le=1)
+    # The cost of the alignment work itself (shared tooling, ops staff, joint planning),
+    # on top of marketing spend and sales cost; it enters total cost, net bookings and CAC.
+    cost_monthly: float = Field(0.0, ge=0, allow_inf_nan=False,
+                                description="$ per month the alignment work costs")
+    cost_once: float = Field(0.0, ge=0, allow_inf_nan=False,
+                             description="$ one-off, charged in month 1 (or in the month a "
+                                         "timeline entry sets it)")
 
     def levers(self) -> Levers:
         return resolve(self.preset, {k: getattr(self, k) for k in LEVER_NAMES})

@@ -111,7 +111,8 @@ def test_compare_table_prints_scenario_names_as_written():
         for name in ("[bold]a", "b[/red]"):
             rows.append({"scenario": name, "outcome": o.name, "mean": 1.0, "ci_low": 0.5,
                          "ci_high": 1.5, "diff": 0.1, "diff_ci_low": 0.0, "diff_ci_high": 0.2,
-                         "diff_pct": 10.0, "ahead": 0.5})
+                         "diff_pct": 10.0, "ahead": 0.5,
+                         "n": 3, "reps": 3})
     console = Console(width=200, file=io.StringIO(), force_terminal=True, color_system=None)
     console.print(cli.compare_table(pd.DataFrame(rows)))
     text = console.file.getvalue()
