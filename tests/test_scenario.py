@@ -58,7 +58,7 @@ def test_presets_share_market_and_team_and_differ_only_in_alignment():
         ("negative_reps.toml", "sales.reps: must be ≥ 0, got -3"),
         ("shares_sum.toml", "market.segments: shares must sum to 1, got 1.3"),
         ("probability_range.toml", "market.segments.enterprise.base_win_rate: must be ≤ 1"),
-        ("wrong_type.toml", "sales.reps: expected a whole number, got 'four'"),
+        ("wrong_type.toml", "sales.reps: must be an integer, got 'four' (a string)"),
         ("bad_preset.toml", "alignment.preset: must be one of"),
         ("unknown_segment.toml", "marketing.programs.events.segments: unknown segment 'enterprize'"),
         ("timeline_market_key.toml", "timeline[0].set.market.prospects: only marketing.*"),
@@ -129,7 +129,7 @@ def test_overrides_are_typed_by_the_schema():
 def test_bad_overrides_name_the_override():
     found = problems("baseline", ["sales.rep=6", "sales.reps=lots"])
     assert "--set sales.rep: sales.rep: unknown key; did you mean 'reps'?" in found
-    assert "--set sales.reps: sales.reps: expected a whole number, got 'lots'" in found
+    assert "--set sales.reps: sales.reps: must be an integer, got 'lots' (a string)" in found
 
 
 def test_parse_override_reads_toml_values():
