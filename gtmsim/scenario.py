@@ -740,7 +740,7 @@ def _override_pairs(
             problems.append(f"overrides: keys must be dotted key strings, got {key!r}")
             continue
         if isinstance(value, Mapping):
-            leaves, bad = flatten_changes(value, key + ".")
+            leaves, bad = flatten_changes({key: value})
             problems += [f"--set {k}: {k}: {m}" for k, m in bad]
             pairs += list(leaves.items())
         else:
