@@ -388,3 +388,55 @@ def test_scenario_error_survives_pickling():
     back = pickle.loads(pickle.dumps(err))
     assert type(back) is ScenarioError
     assert back.problems == err.problems and str(back) == str(err)
+
+
+# --------------------------------------------------------------------------- check and run agree
+
+NON_FINITE = ["inf_budget.toml", "nan_deal_value.toml", "inf_deal_value_spread.toml",
+              "inf_fit_concentration.toml", "huge_touches_per_day.toml", "inf_dormant_days.toml",
+              "tiny_buying_window.toml", "big_seed.toml", "timeline_unknown_segment.toml",
+              "timeline_after_horizon.toml", "not_utf8.toml", "name_traversal.toml"]
+
+
+@pytest.mark.parametrize("file", NON_FINITE)
+def test_check_and_run_refuse_the_same_files_with_exit_2(file, tmp_path, capsys):
+    from gtmsim.cli import main
+
+    assert main(["check", str(DATA / file)]) == 2
+    checked = capsys.readouterr().err
+    out = tmp_path / "r"
+    assert main(["run", str(DATA / file), "--months", "2", "--out", str(out)]) == 2
+    ran = capsys.readouterr().err
+    assert checked == ran and "unexpected error" not in ran
+    assert not out.exists()  # nothing written
+
+
+@pytest.mark.parametrize("key, value", [
+    ("monthly_budget", "inf"), ("deal_value", "1e308"), ("buying_window_days", "1e-300"),
+    ("touches_per_day", "nan"),
+])
+def test_check_refuses_extreme_numbers(tmp_path, capsys, key, value):
+    from gtmsim.cli import main
+
+    section = {"monthly_budget": "marketing.programs.paid_ads", "deal_value": "market.segments.smb",
+               "buying_window_days": "market", "touches_per_day": "sales"}[key]
+    path = tmp_path / "x.toml"
+    path.write_text(f'extends = "baseline"\n[{section}]\n{key} = {value}\n')
+    assert main(["check", str(path)]) == 2
+    assert f"{section}.{key}: must be" in capsys.readouterr().err
+
+
+def test_seed_option_has_a_range(capsys):
+    from gtmsim.cli import main
+
+    assert main(["run", "baseline", "--seed", str(2**64), "--months", "1"]) == 2
+    assert "--seed" in capsys.readouterr().err
+
+
+def test_run_warns_when_months_cuts_the_timeline(tmp_path, capsys):
+    from gtmsim.cli import main
+
+    assert main(["run", "hire_and_cut", "--months", "2", "--set", "market.prospects=2000",
+                 "-q", "--out", str(tmp_path / "r")]) == 0
+    err = capsys.readouterr().err
+    assert "warning: hire_and_cut: timeline[0].month: 6 is after the last month (2)" in err
