@@ -162,7 +162,7 @@ class Alignment(_Strict):
 class Change(_Strict):
     """One timeline entry: at the start of `month`, set these dotted keys."""
 
-    month: int = Field(ge=1)
+    month: int = Field(ge=1, le=600)
     set: dict[str, Any]
     note: str = ""
 

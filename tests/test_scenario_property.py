@@ -141,3 +141,30 @@ def test_cli_check_refuses_with_exit_2_not_1(tmp_path, capsys, key, value):
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert f": {key}: " in err and "unexpected error" not in err
+
+
+EDGES = [("market.segments.smb.fit_mean", 1 - 1e-16), ("market.segments.smb.fit_concentration", 1000),
+         ("market.segments.smb.fit_concentration", 1e-300), ("market.segments.smb.deal_value", 1e10),
+         ("market.segments.smb.deal_value_spread", 3), ("market.segments.smb.cycle_days", 1),
+         ("market.segments.smb.cycle_days", 3650), ("market.buying_window_days", 1),
+         ("market.buying_window_days", 3650), ("market.trust_half_life_days", 365_000),
+         ("market.referral_weight", 1000), ("market.word_of_mouth", 30),
+         ("market.dormant_days", 3650), ("market.lead_patience_days", 1e-300),
+         ("market.response_decay_days", 0.001), ("market.response_decay_power", 5),
+         ("marketing.programs.paid_ads.monthly_budget", 1e10),
+         ("marketing.programs.paid_ads.cost_per_reach", 1e-4),
+         ("marketing.programs.paid_ads.saturation", 1e-300),
+         ("marketing.programs.paid_ads.saturation_slope", 10),
+         ("sales.touches_per_day", 1000), ("sales.touches_per_day", 1e-300),
+         ("sales.touches_per_lead", 0.01), ("sales.deal_capacity", 100_000),
+         ("sales.deal_touches_per_day", 1000), ("sales.ramp_months", 120),
+         ("sales.cost_per_rep_month", 1e10), ("seed", 2**63 - 1)]
+
+
+@pytest.mark.parametrize("key, value", EDGES)
+def test_the_ends_of_every_range_run_cleanly(key, value):
+    s = with_changes(scenario_from_dict(BASELINE), {"market.prospects": 2000, key: value})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        monthly = simulate(s, months=2).monthly
+    assert np.isfinite(monthly[ALWAYS_DEFINED].to_numpy(dtype=float)).all(), monthly.T
