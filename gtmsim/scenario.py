@@ -634,19 +634,24 @@ def _timeline_errors(data: Mapping[str, Any], horizon: str) -> list[tuple[str, s
     if not isinstance(timeline, list):
         return []
     months = data.get("months", Scenario.model_fields["months"].default)
-    months = months if isinstance(months, int) and not isinstance(months, bool) else None
-    entries = [
-        (i, e) for i, e in enumerate(timeline)
-        if isinstance(e, Mapping) and isinstance(e.get("set"), Mapping)
-        and isinstance(e.get("month"), int) and not isinstance(e.get("month"), bool)
-    ]
-    entries.sort(key=lambda ie: ie[1]["month"])
+    valid_months = isinstance(months, int) and not isinstance(months, bool) and 1 <= months <= 600
+    months = months if valid_months else None
+
+    def month_of(entry: Mapping[str, Any]) -> int | None:
+        m = entry.get("month")
+        return m if isinstance(m, int) and not isinstance(m, bool) and m >= 1 else None
+
+    # Entries with a bad month (reported by the schema) still get their keys checked, last.
+    entries = [(i, e) for i, e in enumerate(timeline)
+               if isinstance(e, Mapping) and isinstance(e.get("set"), Mapping)]
+    entries.sort(key=lambda ie: month_of(ie[1]) or 10**9)
     found: list[tuple[str, str]] = []
     state = {k: v for k, v in data.items() if k != "timeline"}
     before = set(_field_errors(state) + _semantic_errors(state))
     for i, entry in entries:
         where = f"timeline[{i}]"
-        if months is not None and entry["month"] > months and horizon == "error":
+        month = month_of(entry)
+        if months is not None and month is not None and month > months and horizon == "error":
             found.append((f"{where}.month", f"{entry['month']} is after the last month "
                           f"({months}); it would never apply"))
         leaves, problems = flatten_changes(entry["set"])

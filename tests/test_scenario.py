@@ -440,3 +440,11 @@ def test_run_warns_when_months_cuts_the_timeline(tmp_path, capsys):
                  "-q", "--out", str(tmp_path / "r")]) == 0
     err = capsys.readouterr().err
     assert "warning: hire_and_cut: timeline[0].month: 6 is after the last month (2)" in err
+
+
+def test_a_timeline_entry_with_a_bad_month_still_gets_its_keys_checked(tmp_path):
+    path = _timeline_file(tmp_path, "m", '{ "sales.reps" = -2 }', month=0)
+    keys = sorted(f.split(": ")[1] for f in problems(path))
+    assert keys == ["timeline[0].month", "timeline[0].set.sales.reps"]
+    path.write_text('extends = "baseline"\nmonths = 0\n[[timeline]]\nmonth = 3\nset = { sales.reps = 5 }\n')
+    assert [f.split(": ")[1] for f in problems(path)] == ["months"]  # no horizon noise
