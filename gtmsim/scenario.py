@@ -38,9 +38,13 @@ MAX_DAYS = 3650
 MAX_EXTENDS_DEPTH = 32
 MAX_NAME_LENGTH = 100
 SEED_LIMIT = 2**63  # seeds are stored as int64 in results tables
-# A name becomes a results folder: letters, digits, '_', '-', '.', spaces; starting with a
-# letter, digit or '_' (no hidden folders, no '..', no separators or control characters).
-_NAME_RE = re.compile(r"\w(?:[\w .-]*[\w-])?")
+# A name becomes a results folder: letters, digits, spaces and _ - . + , = & ( ), starting
+# with a letter, digit, '_', '+' or '(' and not ending in a space or '.' (no hidden folders,
+# no option-like '-x', no '..', no path separators or control characters).
+_NAME_RE = re.compile(r"[\w+(](?:[\w .,+=&()-]*[\w+)-])?")
+NAME_RULE = ("may hold only letters, digits, spaces and _ - . + , = & ( ) (it names the results "
+             "folder), start with a letter, digit, '_', '+' or '(', not end in a space or '.', "
+             "and not contain '..'")
 
 
 class _Strict(BaseModel):
@@ -184,10 +188,7 @@ class Scenario(_Strict):
     @classmethod
     def _safe_name(cls, name: str) -> str:
         if name and (not _NAME_RE.fullmatch(name) or ".." in name):
-            raise ValueError(
-                "may hold only letters, digits, spaces, '_', '-' and '.' (it names the results "
-                "folder), start with a letter, digit or '_', and not contain '..'; "
-                f"got {_fmt_value(name)}")
+            raise ValueError(f"{NAME_RULE}; got {_fmt_value(name)}")
         return name
 
     @property
