@@ -450,3 +450,29 @@ def test_a_timeline_entry_with_a_bad_month_still_gets_its_keys_checked(tmp_path)
     assert keys == ["timeline[0].month", "timeline[0].set.sales.reps"]
     path.write_text('extends = "baseline"\nmonths = 0\n[[timeline]]\nmonth = 3\nset = { sales.reps = 5 }\n')
     assert [f.split(": ")[1] for f in problems(path)] == ["months"]  # no horizon noise
+
+
+def test_compare_refuses_a_timeline_naming_an_unknown_segment(tmp_path, capsys):
+    from gtmsim.cli import main
+
+    code = main(["compare", str(DATA / "timeline_unknown_segment.toml"), "baseline", "--reps", "1",
+                 "--months", "1", "--out", str(tmp_path / "c")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "timeline[0].set.sales.segments: unknown segment 'enterprize'" in err
+    assert not (tmp_path / "c").exists()
+
+
+def _load_in_worker(path: str):
+    return load_scenario(path)
+
+
+def test_scenario_error_crosses_a_process_boundary_intact():
+    from concurrent.futures import ProcessPoolExecutor
+
+    expected = problems(DATA / "three_mistakes.toml")
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        future = pool.submit(_load_in_worker, str(DATA / "three_mistakes.toml"))
+        with pytest.raises(ScenarioError) as info:
+            future.result(timeout=120)
+    assert info.value.problems == expected
