@@ -468,10 +468,12 @@ def _load_in_worker(path: str):
 
 
 def test_scenario_error_crosses_a_process_boundary_intact():
+    import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     expected = problems(DATA / "three_mistakes.toml")
-    with ProcessPoolExecutor(max_workers=1) as pool:
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as pool:
         future = pool.submit(_load_in_worker, str(DATA / "three_mistakes.toml"))
         with pytest.raises(ScenarioError) as info:
             future.result(timeout=120)
