@@ -405,7 +405,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError([f"{path}: not valid TOML: {exc}"]) from None
     except RecursionError:
-        raise ScenarioError([f"{path}: not valid TOML: tables or lists nested too deeply"]) from None
+        raise ScenarioError([f"{path}: not valid TOML: tables or lists nested too deeply"]
+                            ) from None
 
 
 def _merge(base: dict, child: dict, origins: dict[str, str], source: str, prefix: str = "") -> dict:
@@ -479,7 +480,9 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
-def flatten_changes(changes: Mapping[str, Any], prefix: str = "") -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def flatten_changes(
+    changes: Mapping[str, Any], prefix: str = "",
+) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Dotted leaf keys of `changes`, so that `{sales = {reps = 8}}` means `{"sales.reps" = 8}`.
 
     A change sets exactly the leaves it names, merged into what is in force; it never
@@ -554,7 +557,8 @@ def _validate(data: dict, origins: dict[str, str], default_source: str, *,
     if timeline:
         found += _timeline_errors(data, horizon)
     problems = list(dict.fromkeys(
-        f"{_source_of(_origin_key(key), origins, default_source)}: {key}: {msg}" for key, msg in found
+        f"{_source_of(_origin_key(key), origins, default_source)}: {key}: {msg}"
+        for key, msg in found
     ))
     if problems:
         raise ScenarioError(problems)
