@@ -711,16 +711,25 @@ def load_scenario(
     path = find_scenario(path_or_name)
     origins: dict[str, str] = {}
     data = _resolve_extends(path, origins)
-    if "name" not in data or (isinstance(data["name"], str) and not data["name"].strip()):
-        data["name"] = path.stem  # no name, or a blank one: the file stem
     pairs, problems = _override_pairs(overrides)
     if problems:
         raise ScenarioError(problems)
     for key, value in pairs:
         data = set_dotted(data, key, value)
         _mark(origins, key, value, f"--set {key}")
+    if "name" not in data or (isinstance(data["name"], str) and not data["name"].strip()):
+        data["name"] = _name_from_stem(path.stem)  # no name, or a blank one: the file's
     overridden = any(k == "months" for k, _ in pairs)
     return _validate(data, origins, str(path.resolve()), horizon="warn" if overridden else "error")
+
+
+def _name_from_stem(stem: str) -> str:
+    """A file stem made into a valid `name` (the stem of `my plan!.toml` is `my plan_`)."""
+    name = re.sub(r"[^\w .,+=&()-]", "_", stem).replace("..", "_")[:MAX_NAME_LENGTH]
+    name = name.rstrip(" .")
+    if name and not re.match(r"[\w+(]", name):
+        name = "_" + name[: MAX_NAME_LENGTH - 1]
+    return name if _NAME_RE.fullmatch(name or "-") else "scenario"
 
 
 def _override_pairs(

@@ -478,3 +478,15 @@ def test_scenario_error_crosses_a_process_boundary_intact():
         with pytest.raises(ScenarioError) as info:
             future.result(timeout=120)
     assert info.value.problems == expected
+
+
+@pytest.mark.parametrize("stem, name", [("my plan!", "my plan_"), (".hidden", "_.hidden"),
+                                        ("a..b", "a_b"), ("-x", "_-x"), ("ok", "ok")])
+def test_a_name_taken_from_the_file_stem_is_made_valid(tmp_path, stem, name):
+    path = tmp_path / f"{stem}.toml"
+    path.write_text('extends = "baseline"\nname = ""\n')
+    assert load_scenario(path).name == name
+
+
+def test_a_blank_name_override_takes_the_file_stem():
+    assert load_scenario("aligned", ['name=""']).name == "aligned"
