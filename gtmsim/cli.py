@@ -190,7 +190,7 @@ def app() -> None:
 @click.argument("scenario", default="baseline")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a scenario key, e.g. --set sales.reps=6 (repeatable).")
-@click.option("--seed", type=click.IntRange(min=0), help="Seed (default: the scenario's).")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed (default: the scenario's).")
 @click.option("--months", type=click.IntRange(1, 600), help="Months to simulate.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Results folder (default: results/<scenario>).")
@@ -208,6 +208,8 @@ def run(scenario: str, overrides: tuple[str, ...], seed: int | None, months: int
         raise click.UsageError("--quiet, --json and --csv exclude each other; give one")
     sc = load_scenario(scenario, overrides)
     months = months or sc.months
+    for line in sc.horizon_warnings(months):
+        err.print(f"warning: {sc.name}: {line}", markup=False)
     folder = out_dir or Path("results") / sc.name
     if (folder / MANIFEST).is_file():
         try:
@@ -303,7 +305,7 @@ def _experiment_options(command: Callable[..., None]) -> Callable[..., None]:
     options = [
         click.option("--reps", type=click.IntRange(min=1), default=10, show_default=True,
                      help="Replications per scenario (or per grid point)."),
-        click.option("--seed", type=click.IntRange(min=0),
+        click.option("--seed", type=click.IntRange(0, 2**63 - 1),
                      help="Base seed the replication seeds are spawned from "
                           "(default: the first scenario's)."),
         click.option("--months", type=click.IntRange(1, 600), help="Months to simulate."),
@@ -537,7 +539,7 @@ def _check_writable(folder: Path) -> None:
 @click.argument("check_name", metavar="[CHECK]", required=False)
 @click.option("--size", type=click.Choice(["full", "ci"]), default="full", show_default=True,
               help="full: the figures in docs/validation.md; ci: smaller, as the tests run them.")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
               help="First replication seed.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
               help="Folder for the table, data and charts (default: results/validation).")

@@ -215,7 +215,7 @@ def test_sweep_rejects_unknown_keys_and_wrong_types():
         sweep("baseline", {"sales.repz": [2, 4], "alignment.sla_days": ["soon"]}, reps=1)
     text = "\n".join(info.value.problems)
     assert "sales.repz: unknown key; did you mean 'reps'?" in text
-    assert "alignment.sla_days: expected a number, got 'soon'" in text
+    assert "alignment.sla_days: must be a number, got 'soon' (a string)" in text
 
 
 # --------------------------------------------------------------------------- folders and resume
@@ -328,7 +328,7 @@ def test_cli_sweep_json(tmp_path, capsys):
 
 @pytest.mark.parametrize("vary, message", [
     ("sales.repz=2,4", "did you mean 'reps'?"),
-    ("sales.reps=two,4", "sales.reps: expected a whole number, got 'two'"),
+    ("sales.reps=two,4", "sales.reps: must be an integer, got 'two' (a string)"),
     ("sales.reps=2:8", "expected START:STOP:COUNT"),
     ("sales.reps", "expected KEY=V1,V2"),
 ])
