@@ -160,9 +160,9 @@ class Alignment(_Strict):
     marketing_reward: float | None = Field(None, ge=0, le=1)
     # The cost of the alignment work itself (shared tooling, ops staff, joint planning),
     # on top of marketing spend and sales cost; it enters total cost, net bookings and CAC.
-    cost_monthly: float = Field(0.0, ge=0, allow_inf_nan=False,
+    cost_monthly: float = Field(0.0, ge=0, le=MAX_MONEY, allow_inf_nan=False,
                                 description="$ per month the alignment work costs")
-    cost_once: float = Field(0.0, ge=0, allow_inf_nan=False,
+    cost_once: float = Field(0.0, ge=0, le=MAX_MONEY, allow_inf_nan=False,
                              description="$ one-off, charged in month 1 (or in the month a "
                                          "timeline entry sets it)")
 
