@@ -526,7 +526,8 @@ def _stored_run_problem(task: Task, df: pd.DataFrame) -> str | None:
               "seed": task.seed}
     for column, value in wanted.items():
         if not (df[column] == value).all():
-            got = df[column].iloc[0]
+            got = df.loc[df[column] != value, column].iloc[0]
+            got = got.item() if hasattr(got, "item") else got  # NumPy scalar -> Python
             return f"it is a run of {column} {got!r}, expected {value!r}"
     return None
 
