@@ -11,8 +11,9 @@ Runs go to an executor: local worker processes by default, in-process with
 table depends only on (scenario, seed, months), so every executor gives the same runs.
 
 With a results folder each finished run is written as it completes
-(`runs/<arm>__r<replication>.parquet`); `resume=True` skips those and refuses a
-folder whose manifest describes a different experiment.
+(`runs/<arm>__r<replication>.parquet`); `resume=True` reuses those that pass a check of
+their identity and contents (and may add replications), and refuses a folder whose
+manifest describes a different experiment; `force=True` replaces that experiment.
 """
 
 from __future__ import annotations

@@ -216,7 +216,8 @@ def read_manifest(folder: str | Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ResultsError(f"{path}: missing; {path.parent} is not a gtmsim results folder") from None
+        raise ResultsError(f"{path}: missing; {path.parent} is not a gtmsim results "
+                           "folder") from None
     except OSError as exc:
         raise ResultsError(f"{path}: cannot read ({exc.strerror or exc})") from None
     except ValueError as exc:  # not UTF-8, or not JSON (e.g. truncated)

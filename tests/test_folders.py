@@ -259,7 +259,8 @@ def test_a_swapped_stored_run_is_run_again(tmp_path, capsys, counting):
     counting.clear()
     assert _experiment(out, "--resume") == 0
     err = capsys.readouterr().err
-    assert "siloed__r0000.parquet: it is a run of replication 1, expected 0; running it again" in err
+    assert ("siloed__r0000.parquet: it is a run of replication 1, expected 0; "
+            "running it again") in err
     assert "aligned__r0001.parquet: it is a run of scenario 'siloed'" in err
     assert sorted(counting) == ["aligned__r0001.parquet", "siloed__r0000.parquet"]
     fresh = compare(PAIR, reps=2, seed=11, months=2, overrides=SMALL, workers=1)
