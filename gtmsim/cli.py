@@ -514,8 +514,8 @@ def validate(check_name: str | None, size: str, seed: int, out_dir: Path | None,
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("-o", "--output", "output", type=_PathOption(dir_okay=False, path_type=Path),
               help="The HTML file (default: FOLDER/report.html); charts go beside it. A link "
-                   "is written through to its target; anything else but a regular file is "
-                   "refused.")
+                   "given here is written through to its target; anything else but a "
+                   "regular file is refused.")
 def report_command(folder: Path, output: Path | None) -> None:
     """Write the leadership report of a results FOLDER (of run, compare or sweep): one
     self-contained HTML page, and each chart as a 16:9 PNG beside it."""

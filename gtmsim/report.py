@@ -273,12 +273,14 @@ def build_report(folder: str | Path, out: str | Path | None = None, *, dpi: int 
 
     Raises:
         ReportError: `folder` is not a readable results folder, or `out` is not a
-            regular file (a link is written through to its target), or a file cannot
-            be written.
+            regular file (a link given as `out` is written through to its target; links
+            inside the folder are refused), or a file cannot be written.
     """
+    # A link the user names as `out` is written through; links inside the folder are refused.
+    follow = out is not None
     out = Path(out) if out is not None else Path(folder) / REPORT
     try:
-        check_writable_file(out)  # before any work, and before charts/ is made beside it
+        check_writable_file(out, follow_links=follow)  # before any work or charts/ beside it
     except ResultsError as exc:
         raise ReportError(str(exc)) from None
     res = load_results(folder)
@@ -318,7 +320,8 @@ def build_report(folder: str | Path, out: str | Path | None = None, *, dpi: int 
             f"<title>gtmsim {title.lower()}: {html.escape(arms)}</title><style>{CSS}</style>"
             f"</head><body>{''.join(parts)}</body></html>\n")
     try:
-        atomic_write(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+        atomic_write(out, lambda tmp: tmp.write_text(page, encoding="utf-8"),
+                     follow_links=follow)
     except ResultsError as exc:
         raise ReportError(str(exc)) from None
     return out

@@ -73,12 +73,19 @@ def safe_name(name: str, fallback: str = "scenario") -> str:
     return stem if stem and stem not in (".", "..") else fallback
 
 
-def _target(path: Path) -> Path:
-    """The file a write to `path` replaces: symlinks are written through to their target.
+def _target(path: Path, follow_links: bool = False) -> Path:
+    """The file a write to `path` replaces.
+
+    A symlink is written through to its target with `follow_links` (a path the user
+    named, such as `report -o`), and refused otherwise: a link planted in a results
+    folder someone shared must not redirect gtmsim's writes.
 
     Raises:
         ResultsError: `path` (or its target) exists and is not a regular file.
     """
+    if path.is_symlink() and not follow_links:
+        raise ResultsError(f"{path}: is a symbolic link; gtmsim does not write through links "
+                           "inside results folders, remove it or give another path")
     real = Path(os.path.realpath(path)) if path.is_symlink() else path
     if real.exists() and not real.is_file():
         what = "a folder" if real.is_dir() else "not a regular file"
@@ -88,13 +95,14 @@ def _target(path: Path) -> Path:
     return real
 
 
-def check_writable_file(path: str | Path) -> Path:
-    """The file a write to `path` would replace (a link's target); see `atomic_write_many`.
+def check_writable_file(path: str | Path, *, follow_links: bool = False) -> Path:
+    """The file a write to `path` would replace (with `follow_links`, a link's target);
+    see `atomic_write_many`.
 
     Raises:
         ResultsError: `path` or its target exists and is not a regular file.
     """
-    return _target(Path(path))
+    return _target(Path(path), follow_links)
 
 
 def _temporary(path: Path) -> Path:
@@ -109,9 +117,10 @@ def _temporary(path: Path) -> Path:
             continue
 
 
-def _oserror(path: Path, exc: OSError) -> ResultsError:
-    return ResultsError(f"{path}: cannot write ({exc.strerror or exc}); nothing was replaced "
-                        "and files written before are intact")
+def _oserror(path: Path, exc: OSError, replaced: Sequence[Path] = ()) -> ResultsError:
+    kept = (f"{', '.join(p.name for p in replaced)} already replaced, the rest kept"
+            if replaced else "nothing was replaced and files written before are intact")
+    return ResultsError(f"{path}: cannot write ({exc.strerror or exc}); {kept}")
 
 
 @contextmanager
@@ -129,19 +138,21 @@ def _signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
-def atomic_write_many(files: Mapping[Path, Callable[[Path], None]]) -> None:
+def atomic_write_many(files: Mapping[Path, Callable[[Path], None]], *,
+                      follow_links: bool = False) -> None:
     """Write several files so that none is replaced unless all could be written.
 
     Each file is written to a temporary file beside it (with the user's umask); only
     when every one is complete are they renamed into place, in the order given, with
     Ctrl-C and SIGTERM held for those renames. A full or read-only disk therefore
-    leaves the old files as they were. Symlinks are written through to their targets;
-    anything else that is not a regular file is refused.
+    leaves the old files as they were. Symlinks are written through to their targets
+    with `follow_links`, else refused; anything else that is not a regular file is
+    refused.
 
     Raises:
         ResultsError: naming the file that could not be written (nothing replaced).
     """
-    targets = [(_target(Path(p)), write) for p, write in files.items()]
+    targets = [(_target(Path(p), follow_links), write) for p, write in files.items()]
     temps: list[tuple[Path, Path]] = []
     try:
         for path, write in targets:
@@ -157,7 +168,7 @@ def atomic_write_many(files: Mapping[Path, Callable[[Path], None]]) -> None:
                 try:
                     os.replace(tmp, path)
                 except OSError as exc:
-                    raise _oserror(path, exc) from None
+                    raise _oserror(path, exc, [p for _, p in temps[:i]]) from None
                 temps[i] = (path, path)
     finally:
         for tmp, path in temps:
@@ -165,12 +176,13 @@ def atomic_write_many(files: Mapping[Path, Callable[[Path], None]]) -> None:
                 tmp.unlink(missing_ok=True)
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None], *,
+                 follow_links: bool = False) -> None:
     """Write through a temporary file in the same folder, then rename over `path`.
 
     The file gets the user's umask; see `atomic_write_many`.
     """
-    atomic_write_many({Path(path): write})
+    atomic_write_many({Path(path): write}, follow_links=follow_links)
 
 
 def remove_temporary(folder: Path) -> list[Path]:

@@ -131,6 +131,22 @@ def test_report_writes_through_a_symlink(tmp_path):
     assert target.read_text().startswith("<!DOCTYPE html>")
 
 
+def test_links_inside_a_results_folder_are_refused(tmp_path, capsys):
+    folder = tmp_path / "run"
+    assert main(["run", *TINY, "--out", str(folder), "-q"]) == 0
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("not yours\n")
+    (folder / "report.html").symlink_to(elsewhere)  # planted in a folder someone shared
+    assert main(["report", str(folder)]) == 2
+    assert "is a symbolic link" in capsys.readouterr().err
+    assert elsewhere.read_text() == "not yours\n" and not (folder / "charts").exists()
+    (folder / "report.html").unlink()
+    (folder / "manifest.json").rename(tmp_path / "m.json")
+    (folder / "manifest.json").symlink_to(tmp_path / "m.json")
+    assert main(["run", *TINY, "--out", str(folder)]) == 2
+    assert (folder / "manifest.json").is_symlink()
+
+
 @pytest.mark.parametrize("make", ["fifo", "link_to_char_device", "dir"])
 def test_report_refuses_what_is_not_a_regular_file(tmp_path, capsys, make):
     folder = tmp_path / "run"
