@@ -125,17 +125,26 @@ def _oserror(path: Path, exc: OSError, replaced: Sequence[Path] = ()) -> Results
 
 @contextmanager
 def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM for a few renames, so a signal cannot split them."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    main_thread = threading.current_thread() is threading.main_thread()
-    if not hasattr(signal, "pthread_sigmask") or not main_thread:
+    """Hold SIGINT and SIGTERM for a few renames, so a signal cannot split them.
+
+    A signal that arrives meanwhile is delivered to the usual handler right after.
+    Signal handlers can only be set in the main thread; elsewhere nothing is held.
+    """
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    received: list[int] = []
+    old = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        if signal.getsignal(sig) is not None:  # None: a handler Python cannot restore
+            old[sig] = signal.signal(sig, lambda num, frame: received.append(num))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+        for num in dict.fromkeys(received):
+            signal.raise_signal(num)
 
 
 def atomic_write_many(files: Mapping[Path, Callable[[Path], None]], *,

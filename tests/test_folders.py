@@ -423,3 +423,36 @@ def test_force_never_replaces_a_folder_gtmsim_did_not_write(tmp_path):
     with pytest.raises(ResultsError, match="not a gtmsim manifest"):
         compare(PAIR, reps=1, months=1, overrides=SMALL, workers=1, out=docs, force=True)
     assert tree(docs) == ["manifest.json"]
+
+
+def test_ctrl_c_between_the_renames_of_files_that_belong_together(tmp_path, monkeypatch):
+    import signal
+
+    from gtmsim import results
+
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    real = os.replace
+    calls = [0]
+
+    def replace(src, dst):
+        calls[0] += 1
+        real(src, dst)
+        if calls[0] == 1:
+            signal.raise_signal(signal.SIGINT)  # Ctrl-C after the first rename
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        results.atomic_write_many({a: lambda t: t.write_text("1"), b: lambda t: t.write_text("2")})
+    assert a.read_text() == "1" and b.read_text() == "2"  # both, then the interrupt
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_resume_rebuilds_a_corrupt_runs_table(tmp_path, counting):
+    out = tmp_path / "cmp"
+    assert _experiment(out) == 0
+    (out / "runs.parquet").write_bytes(b"PAR1")
+    counting.clear()
+    assert _experiment(out, "--resume") == 0
+    assert counting == []
+    fresh = compare(PAIR, reps=2, seed=11, months=2, overrides=SMALL, workers=1)
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "runs.parquet"), fresh.runs)
