@@ -456,3 +456,16 @@ def test_resume_rebuilds_a_corrupt_runs_table(tmp_path, counting):
     assert counting == []
     fresh = compare(PAIR, reps=2, seed=11, months=2, overrides=SMALL, workers=1)
     pd.testing.assert_frame_equal(pd.read_parquet(out / "runs.parquet"), fresh.runs)
+
+
+def test_a_stored_sweep_run_of_another_grid_point_is_run_again(tmp_path):
+    out = tmp_path / "sw"
+    kwargs = {"reps": 1, "seed": 11, "months": 2, "overrides": SMALL, "workers": 1, "out": out}
+    fresh = exp.sweep("baseline", {"sales.reps": [2, 3]}, **kwargs)
+    runs = out / "runs"
+    (runs / "baseline__v000__r0000.parquet").write_bytes(
+        (runs / "baseline__v001__r0000.parquet").read_bytes())
+    with pytest.warns(StoredRunWarning, match="a run of sales.reps 3, expected 2"):
+        again = exp.sweep("baseline", {"sales.reps": [2, 3]}, resume=True, **kwargs)
+    assert again.resumed == 1
+    pd.testing.assert_frame_equal(again.runs, fresh.runs)
