@@ -11,6 +11,7 @@ import json
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +34,15 @@ from rich.text import Text
 
 from gtmsim.docs import tagged_assumptions
 from gtmsim.metrics import FUNNEL_COLUMNS, METRICS
-from gtmsim.results import MANIFEST, MONTHLY, identified, write_run
+from gtmsim.results import (
+    MANIFEST,
+    MONTHLY,
+    ResultsError,
+    folder_kind,
+    identified,
+    safe_name,
+    write_run,
+)
 from gtmsim.scenario import (
     ScenarioError,
     check_files,
@@ -90,6 +99,15 @@ def _domain_errors() -> tuple[type[Exception], ...]:
 # Scripts and CI read the output through a pipe: give tables room instead of 80 columns.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class _PathOption(click.Path):
+    """click.Path that refuses an empty value (click would read `''` as the current folder)."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path; give a folder or file name", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def _fmt(name: str, value: float) -> str:
@@ -192,8 +210,9 @@ def app() -> None:
               help="Override a scenario key, e.g. --set sales.reps=6 (repeatable).")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed (default: the scenario's).")
 @click.option("--months", type=click.IntRange(1, 600), help="Months to simulate.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Results folder (default: results/<scenario>).")
+@click.option("--out", "out_dir", type=_PathOption(file_okay=False, path_type=Path),
+              help="Results folder (default: results/<scenario>); a new or empty folder, or "
+                   "a previous run's, which is replaced.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no table; print the folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the table.")
 @click.option("--csv", "as_csv", is_flag=True,
@@ -210,15 +229,12 @@ def run(scenario: str, overrides: tuple[str, ...], seed: int | None, months: int
     months = months or sc.months
     for line in sc.horizon_warnings(months):
         err.print(f"warning: {sc.name}: {line}", markup=False)
-    folder = out_dir or Path("results") / sc.name
-    if (folder / MANIFEST).is_file():
-        try:
-            kind = json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get("kind")
-        except (OSError, ValueError):
-            kind = None
-        if kind != "run":
-            raise click.UsageError(f"{folder} holds other results ({kind or 'unreadable'} "
-                                   f"{MANIFEST}); choose another --out")
+    folder = out_dir or Path("results") / safe_name(sc.name)
+    kind = folder_kind(folder)
+    if kind not in (None, "run"):
+        raise click.UsageError(f"{folder} holds other results ({kind} {MANIFEST}); "
+                               "choose another --out")
+    _check_writable(folder)
     show_progress = not quiet and not as_json and not as_csv and err.is_terminal
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("months"), TimeRemainingColumn(), console=err,
@@ -316,10 +332,15 @@ def _experiment_options(command: Callable[..., None]) -> Callable[..., None]:
                      help="Local worker processes (default: all cores; 1 runs in-process)."),
         click.option("--scheduler", metavar="ADDRESS",
                      help="Run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786."),
-        click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-                     help="Results folder (default: results/<compare|sweep>-<names>)."),
+        click.option("--out", "out_dir", type=_PathOption(file_okay=False, path_type=Path),
+                     help="Results folder (default: results/<compare|sweep>-<names>); a new "
+                          "or empty folder, or one of gtmsim's."),
         click.option("--resume", is_flag=True,
-                     help="Continue the same experiment in --out, skipping finished runs."),
+                     help="Continue the same experiment in --out, skipping finished runs "
+                          "(checked first); with more --reps, run only the new replications."),
+        click.option("--force", is_flag=True,
+                     help="Replace the results in --out (a gtmsim results folder) with this "
+                          "experiment's."),
         click.option("--quiet", "-q", is_flag=True,
                      help="No progress and no table; print the folder."),
         click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON."),
@@ -435,6 +456,7 @@ def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Se
     if workers is not None and scheduler is not None:
         raise click.UsageError("--workers and --scheduler exclude each other; give one")
     folder = out_dir or exp.default_folder(kind, names, keys)
+    _check_writable(folder)
     show_progress = not quiet and not as_json and err.is_terminal
     done = [0]
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -450,8 +472,10 @@ def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Se
             progress.update(bar[0], completed=completed)
 
         try:
-            result = call(workers=workers, scheduler=scheduler, out=folder, progress=on_run,
-                          command=_canonical_command(), **kwargs)
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_stored_run_warning(warnings.showwarning)
+                result = call(workers=workers, scheduler=scheduler, out=folder, progress=on_run,
+                              command=_canonical_command(), **kwargs)
         except KeyboardInterrupt:
             err.print(f"Interrupted: {done[0]} finished runs are kept in {folder}; "
                       "run the same command with --resume to continue.", markup=False)
@@ -485,20 +509,32 @@ def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Se
     out.print(f"Results: {', '.join(files)}", markup=False)
 
 
+def _show_stored_run_warning(default: Callable[..., None]) -> Callable[..., None]:
+    """Print a stored run's failed check as one plain line; other warnings as before."""
+
+    def show(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
+        if issubclass(category, exp.StoredRunWarning):
+            err.print(f"gtmsim: {message}", markup=False)
+        else:
+            default(message, category, *args, **kw)
+
+    return show
+
+
 @app.command("compare")
 @click.argument("scenario_names", metavar="SCENARIO...", nargs=-1, required=True)
 @_experiment_options
 def compare_command(scenario_names: tuple[str, ...], reps: int, seed: int | None,
                     months: int | None, overrides: tuple[str, ...], workers: int | None,
-                    scheduler: str | None, out_dir: Path | None, resume: bool, quiet: bool,
-                    as_json: bool, with_report: bool) -> None:
+                    scheduler: str | None, out_dir: Path | None, resume: bool, force: bool,
+                    quiet: bool, as_json: bool, with_report: bool) -> None:
     """Compare SCENARIOs on common random numbers: every scenario runs on the same
     replication seeds; each is compared with the first by paired differences."""
     _run_experiment("compare", lambda **kw: exp.compare(list(scenario_names), **kw),
                     names=scenario_names, keys=(), workers=workers, scheduler=scheduler,
                     out_dir=out_dir, quiet=quiet, as_json=as_json, with_report=with_report,
                     reps=reps, seed=seed,
-                    months=months, overrides=list(overrides), resume=resume)
+                    months=months, overrides=list(overrides), resume=resume, force=force)
 
 
 @app.command("sweep")
@@ -510,8 +546,8 @@ def compare_command(scenario_names: tuple[str, ...], reps: int, seed: int | None
 @_experiment_options
 def sweep_command(scenario: str, vary_texts: tuple[str, ...], reps: int, seed: int | None,
                   months: int | None, overrides: tuple[str, ...], workers: int | None,
-                  scheduler: str | None, out_dir: Path | None, resume: bool, quiet: bool,
-                  as_json: bool, with_report: bool) -> None:
+                  scheduler: str | None, out_dir: Path | None, resume: bool, force: bool,
+                  quiet: bool, as_json: bool, with_report: bool) -> None:
     """Sweep SCENARIO over the full grid of the --vary keys × replications, on common
     random numbers."""
     vary = exp.parse_vary(vary_texts)
@@ -520,7 +556,7 @@ def sweep_command(scenario: str, vary_texts: tuple[str, ...], reps: int, seed: i
                     names=[name], keys=list(vary), workers=workers, scheduler=scheduler,
                     out_dir=out_dir, quiet=quiet, as_json=as_json, with_report=with_report,
                     reps=reps, seed=seed,
-                    months=months, overrides=list(overrides), resume=resume)
+                    months=months, overrides=list(overrides), resume=resume, force=force)
 
 
 
@@ -541,7 +577,7 @@ def _check_writable(folder: Path) -> None:
               help="full: the figures in docs/validation.md; ci: smaller, as the tests run them.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), default=0, show_default=True,
               help="First replication seed.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--out", "out_dir", type=_PathOption(file_okay=False, path_type=Path),
               help="Folder for the table, data and charts (default: results/validation).")
 @click.option("--p", "bass_p", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="bass: innovation coefficient p per month.")
@@ -611,8 +647,10 @@ def validate(check_name: str | None, size: str, seed: int, out_dir: Path | None,
 
 @app.command("report")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option("-o", "--output", "output", type=click.Path(dir_okay=False, path_type=Path),
-              help="The HTML file (default: FOLDER/report.html); charts go beside it.")
+@click.option("-o", "--output", "output", type=_PathOption(dir_okay=False, path_type=Path),
+              help="The HTML file (default: FOLDER/report.html); charts go beside it. A link "
+                   "given here is written through to its target; anything else but a "
+                   "regular file is refused.")
 def report_command(folder: Path, output: Path | None) -> None:
     """Write the leadership report of a results FOLDER (of run, compare or sweep): one
     self-contained HTML page, and each chart as a 16:9 PNG beside it."""
@@ -642,7 +680,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for line in exc.problems:
             err.print(line, markup=False)
         return EXIT_BAD_INPUT
-    except _domain_errors() as exc:
+    except (*_domain_errors(), ResultsError) as exc:
         err.print(f"gtmsim: {exc}", markup=False)
         return EXIT_BAD_INPUT
     except click.exceptions.Exit as exc:

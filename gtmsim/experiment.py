@@ -11,8 +11,9 @@ Runs go to an executor: local worker processes by default, in-process with
 table depends only on (scenario, seed, months), so every executor gives the same runs.
 
 With a results folder each finished run is written as it completes
-(`runs/<arm>__r<replication>.parquet`); `resume=True` skips those and refuses a
-folder whose manifest describes a different experiment.
+(`runs/<arm>__r<replication>.parquet`); `resume=True` reuses those that pass a check of
+their identity and contents (and may add replications), and refuses a folder whose
+manifest describes a different experiment; `force=True` replaces that experiment.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ import json
 import math
 import multiprocessing
 import os
-import re
+import shutil
 import signal
 import sys
 import time
 import tomllib
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -40,7 +42,22 @@ import pandas as pd
 from scipy import stats
 
 from gtmsim.model import simulate
-from gtmsim.results import MANIFEST, read_manifest, versions, write_csv, write_json, write_parquet
+from gtmsim.metrics import COLUMNS
+from gtmsim.results import (
+    MANIFEST,
+    MONTHLY,
+    TEMP_SUFFIX,
+    ResultsError,
+    atomic_write_many,
+    folder_kind,
+    read_manifest,
+    read_parquet,
+    remove_temporary,
+    safe_name,
+    versions,
+    write_json,
+    write_parquet,
+)
 from gtmsim.scenario import (
     Scenario,
     ScenarioError,
@@ -55,12 +72,19 @@ SUMMARY = "summary.csv"
 RUNS_DIR = "runs"
 IDENTITY = ("scenario", "replication", "seed", "month")
 SCHEDULER_TIMEOUT_S = 10  # how long to try reaching a Dask scheduler
-# Manifest keys that define an experiment: resuming refuses a folder that differs in any.
+# Manifest keys that define an experiment: resuming refuses a folder that differs in any
+# (except that more reps, on the same first seeds, extend it).
 _IDENTITY_KEYS = ("kind", "scenarios", "vary", "reps", "seed", "seeds", "months")
+# Derived files `--force` removes with the results: a report of the old results would mislead.
+_DERIVED = ("report.html", "charts")
 
 
 class ExperimentError(Exception):
     """Bad experiment input: results folder conflicts, unreachable cluster, bad options."""
+
+
+class StoredRunWarning(UserWarning):
+    """A stored run failed its check on resume and is run again."""
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -437,46 +461,85 @@ class _Folder:
     def __init__(self, path: Path):
         self.path = path
         self.runs_dir = path / RUNS_DIR
+        self.replace = False  # --force: old results are removed before the first write
 
-    def check(self, identity: dict[str, Any], resume: bool,
+    def check(self, identity: dict[str, Any], resume: bool, force: bool,
               tasks: Sequence[Task]) -> tuple[set[str], dict[str, Any] | None]:
         """Check the folder against the experiment, writing nothing.
 
         Returns:
-            The run files already finished, and the stored manifest (None if new).
+            The run files already there (checked again when read), and the stored
+            manifest (None if new or replaced).
 
         Raises:
-            ExperimentError: the folder holds something else, or holds this experiment
-                and `resume` was not asked for.
+            ExperimentError: the folder holds another experiment, or holds this one and
+                neither `resume` nor `force` was asked for.
+            ResultsError: the path is not a folder, holds files that are not gtmsim
+                results, or its manifest is unreadable.
         """
-        ours = [self.path / MANIFEST, self.path / RUNS, self.path / SUMMARY, self.runs_dir]
-        if self.path.exists() and not self.path.is_dir():
-            raise ExperimentError(f"{self.path}: exists and is not a folder")
-        mpath = self.path / MANIFEST
-        if not mpath.exists():
-            if any(p.exists() for p in ours):
-                raise ExperimentError(f"{self.path}: holds experiment files but no {MANIFEST}; "
-                                      "choose another --out or remove them")
+        if folder_kind(self.path) is None:
             return set(), None
-        try:
-            stored = read_manifest(self.path)
-        except (OSError, ValueError) as exc:
-            raise ExperimentError(f"{mpath}: cannot read: {exc}") from None
+        if force:
+            self.replace = True
+            return set(), None
+        stored = read_manifest(self.path)
         stored_identity = {k: stored.get(k) for k in _IDENTITY_KEYS}
-        if stored_identity != identity:
+        extends = self._extends(stored_identity, identity)
+        if stored_identity != identity and not extends:
             what = stored.get("kind", "something")
             diff = "\n  ".join(_differences(stored_identity, identity))
-            advice = ("--resume continues only the same experiment" if resume
-                      else "choose another --out or delete the folder")
+            advice = ("--resume continues only the same experiment (it may add replications); "
+                      "add --force instead of --resume to replace its results" if resume
+                      else "choose another --out, or add --force to replace its results")
             raise ExperimentError(f"{self.path}: holds a different {what} experiment; {advice}. "
                                   f"Differences:\n  {diff}")
         done = {t.file for t in tasks if (self.runs_dir / t.file).exists()}
         if not resume:
-            state = ("complete" if len(done) == len(tasks)
-                     else f"{len(done)} of {len(tasks)} runs done")
-            raise ExperimentError(f"{self.path}: already holds this experiment ({state}); "
-                                  "add --resume to continue or reuse it, or choose another --out")
+            if extends:
+                state = (f"with {stored_identity['reps']} of the {identity['reps']} "
+                         "replications; add --resume to run the others")
+            else:
+                state = ("complete" if len(done) == len(tasks)
+                         else f"{len(done)} of {len(tasks)} runs done")
+                state = f"({state}); add --resume to continue or reuse it"
+            raise ExperimentError(f"{self.path}: already holds this experiment {state}, "
+                                  "--force to replace its results, or choose another --out")
         return done, stored
+
+    @staticmethod
+    def _extends(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
+        """Whether `wanted` is `stored` with more replications on the same first seeds."""
+        same = all(stored[k] == wanted[k] for k in _IDENTITY_KEYS if k not in ("reps", "seeds"))
+        old, new = stored.get("seeds"), wanted["seeds"]
+        return (same and isinstance(old, list) and isinstance(stored.get("reps"), int)
+                and stored["reps"] < wanted["reps"] and new[:len(old)] == old)
+
+    def prepare(self) -> None:
+        """Before the first write: remove what a signal left, and with --force the old results.
+
+        The old runs go first, so an interrupted --force never leaves old runs beside a
+        new manifest.
+        """
+        if self.replace:
+            for name in (RUNS_DIR, RUNS, SUMMARY, MONTHLY, *_DERIVED):
+                path = self.path / name
+                try:
+                    if path.is_dir() and not path.is_symlink():
+                        # Renamed first: one step takes every old run out of use.
+                        gone = self.path / f".{name}.old{TEMP_SUFFIX}"
+                        shutil.rmtree(gone, ignore_errors=True)
+                        path.rename(gone)
+                        shutil.rmtree(gone)
+                    else:
+                        path.unlink(missing_ok=True)
+                except OSError as exc:
+                    raise ResultsError(f"{path}: cannot remove ({exc.strerror or exc})") from None
+        if self.path.is_dir():
+            remove_temporary(self.path)
+            for left in self.path.glob(f".*.old{TEMP_SUFFIX}"):
+                shutil.rmtree(left, ignore_errors=True)
+        if self.runs_dir.is_dir():
+            remove_temporary(self.runs_dir)
 
     def write_manifest(self, manifest: dict[str, Any]) -> None:
         write_json(manifest, self.path / MANIFEST)
@@ -484,13 +547,47 @@ class _Folder:
     def store(self, task: Task, df: pd.DataFrame) -> None:
         write_parquet(df, self.runs_dir / task.file)
 
-    def load(self, task: Task) -> pd.DataFrame:
-        return pd.read_parquet(self.runs_dir / task.file)
+    def load(self, task: Task) -> pd.DataFrame | None:
+        """The stored run of `task` if it passes its check; else None, with a warning."""
+        path = self.runs_dir / task.file
+        try:
+            df = read_parquet(path)
+            problem = _stored_run_problem(task, df)
+        except ResultsError as exc:
+            problem = str(exc).removeprefix(f"{path}: ")
+        if problem is None:
+            return df
+        warnings.warn(f"{path}: {problem}; running it again", StoredRunWarning, stacklevel=2)
+        return None
 
     def finish(self, exp: Experiment, manifest: dict[str, Any]) -> None:
-        write_parquet(exp.runs, self.path / RUNS)
-        write_csv(exp.summary(), self.path / SUMMARY)
-        self.write_manifest(manifest)
+        runs, summary = exp.runs, exp.summary()
+        text = json.dumps(manifest, indent=2, default=str) + "\n"
+        # All three complete before any replaces the old: the manifest says complete last.
+        atomic_write_many({
+            self.path / RUNS: lambda tmp: runs.to_parquet(tmp, index=False),
+            self.path / SUMMARY: lambda tmp: summary.to_csv(tmp, index=False),
+            self.path / MANIFEST: lambda tmp: tmp.write_text(text, encoding="utf-8"),
+        })
+
+
+def _stored_run_problem(task: Task, df: pd.DataFrame) -> str | None:
+    """Why a stored run cannot stand for `task` (None if it can): its identity columns
+    (scenario, varied point, replication, seed), its columns and its months."""
+    point = dict(task.point)
+    expected = ["scenario", *point, "replication", "seed", *COLUMNS]
+    if list(df.columns) != expected:
+        return "its columns are not those of a run of this experiment"
+    if df["month"].tolist() != list(range(1, task.months + 1)):
+        return f"it does not hold months 1 to {task.months}"
+    wanted = {"scenario": task.scenario.name, **point, "replication": task.replication,
+              "seed": task.seed}
+    for column, value in wanted.items():
+        if not (df[column] == value).all():
+            got = df.loc[df[column] != value, column].iloc[0]
+            got = got.item() if hasattr(got, "item") else got  # NumPy scalar -> Python
+            return f"it is a run of {column} {got!r}, expected {value!r}"
+    return None
 
 
 # --------------------------------------------------------------------------- experiments
@@ -677,12 +774,17 @@ def _overridden(scenario: Scenario | str | Path,
 
 
 def _file_stem(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name).strip("._") or "scenario"
+    """A scenario name as a file name: see `gtmsim.results.safe_name`."""
+    return safe_name(name)
 
 
 def default_folder(kind: str, names: Sequence[str], keys: Sequence[str] = ()) -> Path:
-    """The CLI's default results folder, e.g. `results/compare-siloed-aligned`."""
-    return Path("results") / "-".join([kind, *(_file_stem(n) for n in [*names, *keys])])
+    """The CLI's default results folder, e.g. `results/compare-siloed-aligned`.
+
+    Always one folder directly under `results/`, whatever the names hold.
+    """
+    return Path("results") / safe_name("-".join([kind, *(_file_stem(n) for n in [*names, *keys])]),
+                                       kind)
 
 
 def _build_tasks(arms: list[Scenario], points: list[dict[str, Any]], seeds: list[int],
@@ -701,11 +803,14 @@ def _run(kind: str, loaded: list[Scenario], arms: list[Scenario],
          points: list[dict[str, Any]], *, reps: int,
          seed: int | None, months: int | None, identity_extra: dict[str, Any],
          overrides: Any, workers: int | None, scheduler: str | None,
-         executor: cf.Executor | None, out: str | Path | None, resume: bool,
+         executor: cf.Executor | None, out: str | Path | None, resume: bool, force: bool,
          progress: Callable[[int, int], None] | None,
          command: Sequence[str] | None) -> Experiment:
     """Run every arm on every replication seed; `loaded` is what the manifest records."""
     start = time.perf_counter()
+    if resume and force:
+        raise ExperimentError("resume and force exclude each other: --resume continues the "
+                              "folder's experiment, --force replaces it")
     if reps < 1:
         raise ExperimentError(f"reps: must be ≥ 1, got {reps}")
     base = loaded[0].seed if seed is None else int(seed)
@@ -733,17 +838,23 @@ def _run(kind: str, loaded: list[Scenario], arms: list[Scenario],
         "runs_total": total,
         "files": [RUNS, SUMMARY, MANIFEST, f"{RUNS_DIR}/"],
     })
+    if out is not None and not str(out).strip():
+        raise ExperimentError("out: an empty folder name; give a folder, e.g. results/x")
     folder = _Folder(Path(out)) if out is not None else None
     finished: set[str] = set()
     if folder:
-        finished, stored = folder.check({k: manifest[k] for k in _IDENTITY_KEYS}, resume, tasks)
+        finished, stored = folder.check({k: manifest[k] for k in _IDENTITY_KEYS}, resume, force,
+                                        tasks)
         if stored:
             manifest["created"] = stored.get("created", manifest["created"])
 
     frames: dict[str, pd.DataFrame] = {}
     for task in tasks:
         if task.file in finished:
-            frames[task.file] = folder.load(task)  # type: ignore[union-attr]
+            df = folder.load(task)  # type: ignore[union-attr]
+            if df is not None:
+                frames[task.file] = df
+    finished = set(frames)
     resumed = len(frames)
     if progress:
         progress(resumed, total)
@@ -753,7 +864,12 @@ def _run(kind: str, loaded: list[Scenario], arms: list[Scenario],
     def done(task: Task, df: pd.DataFrame, seconds: float) -> None:
         cpu[0] += seconds
         if folder:
-            folder.store(task, df)
+            try:
+                folder.store(task, df)
+            except ResultsError as exc:
+                raise ResultsError(f"{exc}; the {len(frames)} finished runs are kept in "
+                                   f"{folder.path}: make room, then run the same command "
+                                   "with --resume") from None
         frames[task.file] = df
         if progress:
             progress(len(frames), total)
@@ -763,6 +879,7 @@ def _run(kind: str, loaded: list[Scenario], arms: list[Scenario],
     # The executor comes first: an unreachable scheduler must leave the folder untouched.
     with executor_for(workers, scheduler, tasks=len(todo)) if own else nullcontext(executor) as ex:
         if folder:
+            folder.prepare()
             folder.write_manifest(manifest)
         _execute(todo, ex, done)
 
@@ -791,6 +908,7 @@ def compare(
     executor: cf.Executor | None = None,
     out: str | Path | None = None,
     resume: bool = False,
+    force: bool = False,
     progress: Callable[[int, int], None] | None = None,
     command: Sequence[str] | None = None,
 ) -> Experiment:
@@ -807,13 +925,18 @@ def compare(
         executor: a `concurrent.futures.Executor` you own (overrides workers/scheduler),
             e.g. `distributed.Client(...).get_executor()`.
         out: results folder; each finished run is stored there as it completes.
-        resume: continue the same experiment in `out`, skipping finished runs.
+        resume: continue the same experiment in `out`, skipping finished runs that pass
+            their check (the others run again, with a `StoredRunWarning`); with more
+            `reps` than the folder holds, only the new replications run.
+        force: replace the results in `out` (a gtmsim results folder) with this
+            experiment's; the old runs are removed first.
         progress: called as `progress(done, total)` after each run (and once at start).
         command: recorded in the manifest (default: `sys.argv`).
 
     Raises:
         ScenarioError: a scenario or override is invalid.
         ExperimentError: bad options, a conflicting folder, an unreachable scheduler.
+        ResultsError: `out` holds other files, or a results file cannot be written.
     """
     if not scenarios:
         raise ExperimentError("compare: give at least one scenario")
@@ -830,15 +953,15 @@ def compare(
     stems = [_file_stem(n) for n in names]
     if len(set(stems)) < len(stems):
         dup = next(n for n, st in zip(names, stems, strict=True) if stems.count(st) > 1)
-        raise ExperimentError(f"compare: two scenarios are named '{dup}'; give each a "
-                              "different `name` in its file")
+        raise ExperimentError(f"compare: two scenarios are named '{dup}' (as file names); "
+                              "give each a different `name` in its file")
     if months is None and len({a.months for a in arms}) > 1:
         got = ", ".join(f"{a.name}: {a.months}" for a in arms)
         raise ExperimentError(f"compare: the scenarios run for different months ({got}); "
                               "pass months (--months) to compare them over the same horizon")
     return _run("compare", arms, arms, [{} for _ in arms], reps=reps, seed=seed, months=months,
                 identity_extra={"vary": None}, overrides=overrides, workers=workers,
-                scheduler=scheduler, executor=executor, out=out, resume=resume,
+                scheduler=scheduler, executor=executor, out=out, resume=resume, force=force,
                 progress=progress, command=command)
 
 
@@ -855,6 +978,7 @@ def sweep(
     executor: cf.Executor | None = None,
     out: str | Path | None = None,
     resume: bool = False,
+    force: bool = False,
     progress: Callable[[int, int], None] | None = None,
     command: Sequence[str] | None = None,
 ) -> Experiment:
@@ -865,7 +989,7 @@ def sweep(
         vary: dotted key -> values, e.g. `{"sales.reps": [4, 6, 8]}`; see `parse_vary`.
             Grid points are compared with the first (every key at its first value).
         reps, seed, months, overrides, workers, scheduler, executor, out, resume,
-        progress, command: as for `compare`.
+        force, progress, command: as for `compare`.
 
     Raises:
         ScenarioError: an unknown key or a wrong-typed value, naming the key.
@@ -888,24 +1012,39 @@ def sweep(
     return _run("sweep", [base], arms, points, reps=reps, seed=seed, months=months,
                 identity_extra={"vary": {k: list(v) for k, v in vary.items()}},
                 overrides=overrides, workers=workers, scheduler=scheduler, executor=executor,
-                out=out, resume=resume, progress=progress, command=command)
+                out=out, resume=resume, force=force, progress=progress, command=command)
 
 
 def read_experiment(folder: str | Path) -> Experiment:
-    """An experiment read back from its results folder (for notebooks and reports)."""
+    """An experiment read back from its results folder (for notebooks and reports).
+
+    Raises:
+        ResultsError: the manifest or runs.parquet is missing, truncated or malformed.
+        ExperimentError: the folder holds a single run, not an experiment.
+        ScenarioError: a scenario recorded in the manifest is invalid.
+    """
     folder = Path(folder)
     manifest = read_manifest(folder)
     if manifest.get("kind") not in ("compare", "sweep"):
         raise ExperimentError(f"{folder}: not a compare or sweep results folder")
-    runs = pd.read_parquet(folder / RUNS)
-    scenarios = [scenario_from_dict(d, str(folder / MANIFEST)) for d in manifest["scenarios"]]
-    keys = tuple(manifest["vary"] or ())
+    mpath = folder / MANIFEST
+    scenarios, vary = manifest.get("scenarios"), manifest.get("vary")
+    seeds, seed = manifest.get("seeds"), manifest.get("seed")
+    if (not isinstance(scenarios, list) or not scenarios
+            or not all(isinstance(d, dict) for d in scenarios)
+            or not (vary is None or isinstance(vary, dict))
+            or not isinstance(seeds, list) or not isinstance(seed, int)):
+        raise ResultsError(f"{mpath}: malformed (expected scenarios, vary, seed and seeds "
+                           "as gtmsim writes them)")
+    keys = tuple(vary or ())
+    runs = read_parquet(folder / RUNS, ["scenario", *keys, "replication", "seed", "month"])
+    loaded = [scenario_from_dict(d, str(mpath)) for d in scenarios]
     if keys:
-        arms = [with_changes(scenarios[0], p, "--vary") for p in grid_points(manifest["vary"])]
+        arms = [with_changes(loaded[0], p, "--vary") for p in grid_points(vary)]
     else:
-        arms = scenarios
+        arms = loaded
     return Experiment(kind=manifest["kind"], runs=runs, arms=arms, keys=keys,
-                      seed=manifest["seed"], seeds=manifest["seeds"], folder=folder)
+                      seed=seed, seeds=seeds, folder=folder)
 
 
 __all__ = [
@@ -915,6 +1054,7 @@ __all__ = [
     "Experiment",
     "ExperimentError",
     "Outcome",
+    "StoredRunWarning",
     "Task",
     "compare",
     "default_folder",

@@ -28,7 +28,15 @@ from gtmsim.experiment import (
     not_within_run,
     read_experiment,
 )
-from gtmsim.results import MANIFEST, MONTHLY, atomic_write, read_manifest
+from gtmsim.results import (
+    MANIFEST,
+    MONTHLY,
+    ResultsError,
+    atomic_write,
+    check_writable_file,
+    read_manifest,
+    read_parquet,
+)
 from gtmsim.scenario import ScenarioError, scenario_from_dict
 
 REPORT = "report.html"
@@ -69,22 +77,36 @@ def arm_names(frame: pd.DataFrame, keys: tuple[str, ...] | list[str]) -> pd.Seri
 
 
 def load_results(folder: str | Path) -> Results:
-    """Read a results folder written by `gtmsim run`, `compare` or `sweep`."""
+    """Read a results folder written by `gtmsim run`, `compare` or `sweep`.
+
+    Raises:
+        ReportError: not a results folder, or a file in it is missing, truncated or
+            malformed (the message names the file).
+        ScenarioError: a scenario recorded in the manifest is invalid.
+    """
     folder = Path(folder)
     if not (folder / MANIFEST).is_file():
         raise ReportError(f"{folder}: not a results folder (no {MANIFEST})")
-    manifest = read_manifest(folder)
-    kind = manifest.get("kind")
-    if kind == "run":
-        if not (folder / MONTHLY).is_file():
-            raise ReportError(f"{folder}: {MONTHLY} is missing")
-        runs = pd.read_parquet(folder / MONTHLY)
-        return Results(kind, manifest, runs, None, int(manifest["months"]))
-    if kind in ("compare", "sweep"):
-        if not (folder / RUNS).is_file():
-            raise ReportError(f"{folder}: {RUNS} is missing; finish the experiment with --resume")
-        exp = read_experiment(folder)
-        return Results(kind, manifest, exp.runs, exp, int(runs_months(exp.runs)))
+    try:
+        manifest = read_manifest(folder)
+        kind = manifest.get("kind")
+        if kind == "run":
+            if not (folder / MONTHLY).is_file():
+                raise ReportError(f"{folder}: {MONTHLY} is missing")
+            months = manifest.get("months")
+            if not isinstance(months, int) or isinstance(months, bool):
+                raise ReportError(f"{folder / MANIFEST}: malformed (months: expected a whole "
+                                  f"number, got {months!r})")
+            runs = read_parquet(folder / MONTHLY, ["scenario", "seed", "month"])
+            return Results(kind, manifest, runs, None, months)
+        if kind in ("compare", "sweep"):
+            if not (folder / RUNS).is_file():
+                raise ReportError(f"{folder}: {RUNS} is missing; finish the experiment "
+                                  "with --resume")
+            exp = read_experiment(folder)
+            return Results(kind, manifest, exp.runs, exp, int(runs_months(exp.runs)))
+    except ResultsError as exc:
+        raise ReportError(str(exc)) from None
     raise ReportError(f"{folder}: unknown kind of results {kind!r} in {MANIFEST}")
 
 
@@ -172,10 +194,15 @@ def headline(res: Results, table: pd.DataFrame) -> str:
         base = ref["mean"]
         diff, lo, hi, ahead = best["diff"], best["diff_ci_low"], best["diff_ci_high"], best["ahead"]
         other_arm, sign = best["scenario"], 1
-    pct, pct_lo, pct_hi = (100 * x / base for x in (diff, lo, hi))
     n = int(books["n"].min())
-    sentence = (f"{winner} books {pct:.0f}% more than {loser} over {months} months "
-                f"(95% CI {pct_lo:.0f}% to {pct_hi:.0f}%) and comes out ahead in "
+    if base > 0:
+        pct, pct_lo, pct_hi = (100 * x / base for x in (diff, lo, hi))
+        amount = f"{pct:.0f}% more than {loser} over {months} months " \
+                 f"(95% CI {pct_lo:.0f}% to {pct_hi:.0f}%)"
+    else:  # no bookings to take a share of: say it in dollars
+        amount = f"{money(diff)} more than {loser} over {months} months " \
+                 f"(95% CI {money(lo)} to {money(hi)})"
+    sentence = (f"{winner} books {amount} and comes out ahead in "
                 f"{ahead:.0%} of {n} replications.")
     if lo <= 0 <= hi:
         sentence += (" The interval includes zero: at this number of replications the "
@@ -301,19 +328,32 @@ def build_report(folder: str | Path, out: str | Path | None = None, *, dpi: int 
 
     Returns:
         The path of the HTML file.
+
+    Raises:
+        ReportError: `folder` is not a readable results folder, or `out` is not a
+            regular file (a link given as `out` is written through to its target; links
+            inside the folder are refused), or a file cannot be written.
     """
-    res = load_results(folder)
+    # A link the user names as `out` is written through; links inside the folder are refused.
+    follow = out is not None
     out = Path(out) if out is not None else Path(folder) / REPORT
+    try:
+        check_writable_file(out, follow_links=follow)  # before any work or charts/ beside it
+    except ResultsError as exc:
+        raise ReportError(str(exc)) from None
+    res = load_results(folder)
     table = summary_table(res)
     levers = list(res.experiment.keys) if res.kind == "sweep" else []
     figures = charts.all_charts(res.display_runs, sweep_levers=levers, sweep_runs=res.runs)
     chart_dir = out.parent / CHARTS_DIR
-    chart_dir.mkdir(parents=True, exist_ok=True)
     images = []
     for i, (name, fig) in enumerate(figures.items(), start=1):
         data = _png(fig, dpi)
         plt.close(fig)
-        atomic_write(chart_dir / f"{i:02d}_{name}.png", lambda tmp, d=data: tmp.write_bytes(d))
+        try:
+            atomic_write(chart_dir / f"{i:02d}_{name}.png", lambda tmp, d=data: tmp.write_bytes(d))
+        except ResultsError as exc:
+            raise ReportError(str(exc)) from None
         images.append((name, base64.b64encode(data).decode("ascii")))
 
     m = res.manifest
@@ -341,7 +381,11 @@ def build_report(folder: str | Path, out: str | Path | None = None, *, dpi: int 
     page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>gtmsim {title.lower()}: {html.escape(arms)}</title><style>{CSS}</style>"
             f"</head><body>{''.join(parts)}</body></html>\n")
-    atomic_write(out, lambda tmp: tmp.write_text(page, encoding="utf-8"))
+    try:
+        atomic_write(out, lambda tmp: tmp.write_text(page, encoding="utf-8"),
+                     follow_links=follow)
+    except ResultsError as exc:
+        raise ReportError(str(exc)) from None
     return out
 
 

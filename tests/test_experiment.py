@@ -257,7 +257,8 @@ def test_resume_refuses_a_different_experiment_and_writes_nothing(tmp_path, pair
     out = tmp_path / "exp"
     compare(pair, reps=2, seed=11, workers=1, out=out)
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    changes = [{"reps": 3}, {"seed": 12}, {"months": 5}, {"overrides": {"sales.reps": 6}}]
+    # More reps extend the experiment (tests/test_folders.py); fewer would drop runs.
+    changes = [{"reps": 1}, {"seed": 12}, {"months": 5}, {"overrides": {"sales.reps": 6}}]
     for change in changes:
         kwargs = {"reps": 2, "seed": 11, "workers": 1, "out": out, "resume": True} | change
         with pytest.raises(ExperimentError, match="different compare experiment"):
