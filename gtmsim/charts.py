@@ -179,13 +179,18 @@ def plot_utilization(runs: pd.DataFrame, *, ax: Axes | None = None, level: float
 def unit_economics(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Per scenario: CAC over the run and payback months, with t intervals over replications.
 
-    CAC = (marketing spend + sales cost) / wins over the run; payback = CAC divided by the
-    monthly value of the average won deal (first-year value / 12).
+    CAC = (marketing spend + sales cost + alignment cost) / wins over the run, as in the
+    summary table; payback = CAC divided by the monthly value of the average won deal
+    (first-year value / 12). Intervals are t intervals clipped at zero (neither can be
+    negative).
     """
+    runs = runs.assign(alignment_cost=runs["alignment_cost"] if "alignment_cost" in runs
+                       else 0.0)
     per_rep = runs.groupby(["scenario", "replication"], sort=False).agg(
-        cost=("marketing_spend", "sum"), sales=("sales_cost", "sum"), wins=("wins", "sum"),
-        bookings=("bookings", "sum"))
-    per_rep["cac"] = (per_rep["cost"] + per_rep["sales"]) / per_rep["wins"].where(per_rep["wins"] > 0)
+        cost=("marketing_spend", "sum"), sales=("sales_cost", "sum"),
+        alignment=("alignment_cost", "sum"), wins=("wins", "sum"), bookings=("bookings", "sum"))
+    spent = per_rep["cost"] + per_rep["sales"] + per_rep["alignment"]
+    per_rep["cac"] = spent / per_rep["wins"].where(per_rep["wins"] > 0)
     per_rep["payback_months"] = per_rep["cac"] / (per_rep["bookings"] / per_rep["wins"] / 12)
     rows = []
     for name, g in per_rep.groupby(level="scenario", sort=False):
@@ -195,7 +200,7 @@ def unit_economics(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame
             mean = float(x.mean()) if len(x) else float("nan")
             half = (float(stats.t.ppf((1 + confidence) / 2, len(x) - 1) * stats.sem(x))
                     if len(x) > 1 else float("nan"))
-            row |= {col: mean, f"{col}_lo": mean - half, f"{col}_hi": mean + half}
+            row |= {col: mean, f"{col}_lo": max(mean - half, 0.0), f"{col}_hi": mean + half}
         rows.append(row)
     return pd.DataFrame(rows).set_index("scenario")
 

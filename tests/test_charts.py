@@ -83,3 +83,15 @@ def test_sweep_chart_plots_one_point_per_lever_value(runs):
     line = ax.get_lines()[0]
     assert list(line.get_xdata()) == [2, 4]
     plt.close(fig)
+
+
+def test_unit_economics_counts_the_alignment_cost_and_never_goes_below_zero(runs):
+    base = charts.unit_economics(runs)
+    costly = runs.assign(alignment_cost=runs["alignment_cost"] + 1e6)
+    more = charts.unit_economics(costly)
+    wins = runs.groupby(["scenario", "replication"])["wins"].sum()
+    assert (more["cac"] > base["cac"]).all()
+    # Two replications give the widest t intervals; their lower ends are clipped at zero.
+    two = charts.unit_economics(runs[runs["replication"] < 2])
+    assert (two[["cac_lo", "payback_months_lo"]].dropna() >= 0).all().all()
+    assert wins.min() > 0
