@@ -6,11 +6,14 @@ Every command calls a Python function a notebook can call too. Exit codes: 0 suc
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
 import sys
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -329,10 +332,13 @@ def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Se
         try:
             result = call(workers=workers, scheduler=scheduler, out=folder, progress=on_run,
                           command=_canonical_command(), **kwargs)
-        except KeyboardInterrupt:
-            err.print(f"Interrupted: {done[0]} finished runs are kept in {folder}; "
-                      "run the same command with --resume to continue.", markup=False)
-            raise SystemExit(130) from None
+        except KeyboardInterrupt as exc:
+            progress.stop()
+            signum = getattr(exc, "signum", signal.SIGINT)
+            kept = (f"{done[0]} finished runs are kept in {folder}; run the same command "
+                    "with --resume to continue" if done[0] else "no run had finished")
+            err.print(f"Interrupted by {signal.Signals(signum).name}: {kept}.", markup=False)
+            raise SystemExit(128 + signum) from None
     summary = result.summary()
     files = [str(folder / exp.RUNS), str(folder / exp.SUMMARY), str(folder / MANIFEST)]
     if with_report:
@@ -500,11 +506,39 @@ def assumptions() -> None:
         out.print(f"[bold]{place}[/bold]  {text}")
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like Ctrl-C so that work stops the same way."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, _frame: Any) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end a command like Ctrl-C: workers stopped, finished runs kept."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = [s for s in exp.STOP_SIGNALS if s != signal.SIGINT]
+    previous = {s: signal.signal(s, _raise_interrupted) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (tests call it in-process)."""
     try:
-        app.main(args=list(argv) if argv is not None else None, prog_name="gtmsim",
-                 standalone_mode=False)
+        with _stop_signals():
+            app.main(args=list(argv) if argv is not None else None, prog_name="gtmsim",
+                     standalone_mode=False)
         return EXIT_OK
     except ScenarioError as exc:
         for line in exc.problems:
@@ -523,9 +557,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_FAILURE
-    except KeyboardInterrupt:
-        err.print("Interrupted.")
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        err.print(f"Interrupted by {signal.Signals(signum).name}.")
+        return 128 + signum
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
         err.print(f"gtmsim: unexpected error: {type(exc).__name__}: {exc}", markup=False)
         err.print("Please report it with the command line and the scenario file.", markup=False)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import datetime as dt
+import ast
 import itertools
 import json
 import multiprocessing
@@ -26,8 +27,10 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 import tomllib
+import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -54,6 +57,8 @@ SUMMARY = "summary.csv"
 RUNS_DIR = "runs"
 IDENTITY = ("scenario", "replication", "seed", "month")
 SCHEDULER_TIMEOUT_S = 10  # how long to try reaching a Dask scheduler
+DASK_RETRIES = 2  # times a run lost with its Dask worker is run again elsewhere
+DASK_NO_WORKERS_S = 30  # a cluster without workers this long ends the experiment
 # Manifest keys that define an experiment: resuming refuses a folder that differs in any.
 _IDENTITY_KEYS = ("kind", "scenarios", "vary", "reps", "seed", "seeds", "months")
 
@@ -255,10 +260,95 @@ def _cpu_count() -> int:
     return os.cpu_count() or 1
 
 
+_SCHEDULER_ADDRESS = re.compile(r"^(?:(?:tcp|tls)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
+# Signals that end an experiment; the CLI turns each into an exception (see cli.main).
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
+def scheduler_timeout() -> float:
+    """Seconds to wait for a Dask scheduler (env GTMSIM_SCHEDULER_TIMEOUT, default 10)."""
+    raw = os.environ.get("GTMSIM_SCHEDULER_TIMEOUT", "")
+    try:
+        value = float(raw) if raw.strip() else float(SCHEDULER_TIMEOUT_S)
+    except ValueError:
+        raise ExperimentError(f"GTMSIM_SCHEDULER_TIMEOUT: expected seconds > 0, got {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise ExperimentError(f"GTMSIM_SCHEDULER_TIMEOUT: expected seconds > 0, got {raw!r}")
+    return value
+
+
+def _check_scheduler_address(scheduler: Any) -> str:
+    if not isinstance(scheduler, str) or not _SCHEDULER_ADDRESS.match(scheduler.strip()):
+        raise ExperimentError(f"--scheduler {scheduler}: expected a Dask scheduler address "
+                              "tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786")
+    return scheduler.strip()
+
+
+@contextmanager
+def _dask_executor(scheduler: str) -> Iterator[cf.Executor]:
+    import asyncio
+
+    from distributed import Client
+
+    address = _check_scheduler_address(scheduler)
+    timeout = scheduler_timeout()
+    try:
+        # A scheduler that accepts the connection and never answers must not hang the
+        # command: the handshake is bounded too (distributed.comm.timeouts.connect).
+        import dask
+
+        with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
+            client = Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, ValueError, TimeoutError, asyncio.TimeoutError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ExperimentError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
+                              f"({why}); expected a running scheduler at tcp://HOST:PORT "
+                              "(set GTMSIM_SCHEDULER_TIMEOUT to wait longer)") from None
+    try:
+        try:
+            # Without workers the runs would wait forever; say so instead.
+            client.wait_for_workers(1, timeout=timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            raise ExperimentError(f"the Dask scheduler at {address} has no workers") from None
+        # A run lost with its worker is run again elsewhere (the runs are pure).
+        executor = client.get_executor(pure=False, retries=DASK_RETRIES)
+        executor._gtmsim_client = client  # type: ignore[attr-defined]  # for _execute's health check
+        yield executor
+    finally:
+        client.close(timeout=timeout)
+
+
+def _stop_processes(pool: cf.ProcessPoolExecutor) -> None:
+    """Cancel what has not started, end the worker processes now and the fork server."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + 5
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+            p.join(1)
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    if server is not None and getattr(server, "_forkserver_pid", None) is not None:
+        try:
+            server._stop()
+        except (OSError, ChildProcessError):
+            pass
+
+
 @contextmanager
 def executor_for(workers: int | None = None, scheduler: str | None = None,
                  tasks: int | None = None) -> Iterator[cf.Executor | None]:
     """The executor for `workers` / `scheduler`; None means run in-process.
+
+    Leaving the block by an exception (Ctrl-C, a signal, a failed run) cancels the runs
+    not started and ends the worker processes at once; finished runs are kept by the caller.
 
     Args:
         workers: local worker processes (default: all cores); 1 runs in-process.
@@ -266,33 +356,19 @@ def executor_for(workers: int | None = None, scheduler: str | None = None,
         tasks: number of runs, to avoid starting idle workers.
 
     Raises:
-        ExperimentError: both given, or the scheduler cannot be reached.
+        ExperimentError: both given, a malformed address, or the scheduler cannot be reached.
     """
     if workers is not None and scheduler is not None:
         raise ExperimentError("give either workers or a Dask scheduler, not both")
     if scheduler is not None:
-        from distributed import Client
-
-        try:
-            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S, set_as_default=False)
-        except (OSError, ValueError, TimeoutError) as exc:
-            raise ExperimentError(
-                f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-        try:
-            # Without workers the runs would wait forever; say so instead.
-            client.wait_for_workers(1, timeout=SCHEDULER_TIMEOUT_S)
-        except TimeoutError:
-            client.close()
-            raise ExperimentError(f"the Dask scheduler at {scheduler} has no workers") from None
-        try:
-            yield client.get_executor(pure=False)
-        finally:
-            client.close()
+        with _dask_executor(scheduler) as executor:
+            yield executor
         return
-    n = _cpu_count() if workers is None else workers
-    if n < 1:
-        raise ExperimentError(f"workers: must be ≥ 1, got {n}")
+    n = _cpu_count() if workers is None else _whole("workers", workers)
     n = min(n, tasks) if tasks else n
+    if n > 1 and _unguarded_main_script():
+        warnings.warn(_UNGUARDED, RuntimeWarning, stacklevel=1)
+        n = 1
     if n <= 1:
         yield None
         return
@@ -305,8 +381,127 @@ def executor_for(workers: int | None = None, scheduler: str | None = None,
     pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_ignore_sigint)
     try:
         yield pool
+    except BaseException:
+        _stop_processes(pool)
+        raise
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+_UNGUARDED = ("gtmsim runs this experiment in this process: the script calls it outside "
+              "`if __name__ == \"__main__\":`, and worker processes would run the script "
+              "again; put the call under that guard to use worker processes")
+
+
+def _is_main_guard(node: ast.AST) -> bool:
+    if not (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)):
+        return False
+    test = node.test
+    sides = [test.left, *test.comparators]
+    if len(sides) != 2 or not isinstance(test.ops[0], ast.Eq):
+        return False
+    names = {s.id for s in sides if isinstance(s, ast.Name)}
+    consts = {s.value for s in sides if isinstance(s, ast.Constant)}
+    return names == {"__name__"} and consts == {"__main__"}
+
+
+def _unguarded_main_script() -> bool:
+    """True when the main module is a script whose top level (not under the
+    `if __name__ == "__main__":` guard) is what is calling us: spawned and forkserver
+    workers import the main script, so they would run that call again."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not path:
+        return False  # interactive, -c or a notebook: workers do not re-run anything
+    frame = sys._getframe(1)
+    top = None
+    while frame is not None:
+        if frame.f_globals is main.__dict__ and frame.f_code.co_name == "<module>":
+            top = frame
+        frame = frame.f_back
+    if top is None:
+        return False  # called from a function the script's guard (or a library) called
+    try:
+        tree = ast.parse(Path(path).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return False
+    line = top.f_lineno
+    for node in ast.walk(tree):
+        if _is_main_guard(node) and node.lineno <= line <= (node.end_lineno or node.lineno):
+            return False
+    return True
+
+
+def _whole(name: str, value: Any, *, low: int = 1, high: int | None = None,
+           optional: bool = False) -> Any:
+    """`value` if it is a whole number in [low, high] (or None when optional)."""
+    if value is None and optional:
+        return None
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if not ok or value < low or (high is not None and value > high):
+        span = f"{low} to {high}" if high is not None else f"≥ {low}"
+        raise ExperimentError(f"{name}: expected a whole number {span}"
+                              f"{' or None' if optional else ''}, got {value!r}")
+    return int(value)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM/SIGHUP while a finished run is stored, then deliver them:
+    a signal never leaves a run half-written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _frame: caught.append(signum))
+                for s in STOP_SIGNALS}
+    try:
+        yield
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(caught):
+            signal.raise_signal(s)
+
+
+def _worker_error(task: Task, exc: BaseException) -> BaseException:
+    """What the caller sees for a run that failed in a worker."""
+    if isinstance(exc, ScenarioError):
+        problems = getattr(exc, "problems", None)
+        if not isinstance(problems, list) or not all(isinstance(p, str) for p in problems):
+            problems = str(exc).splitlines() or [f"run {task.file}: {type(exc).__name__}"]
+        return ScenarioError(list(problems))
+    if isinstance(exc, ExperimentError):
+        return ExperimentError(str(exc))
+    if isinstance(exc, ModuleNotFoundError):
+        return ExperimentError(f"the workers cannot import gtmsim ({exc}); install the "
+                               "same gtmsim version on every worker")
+    if isinstance(exc, cf.process.BrokenProcessPool):
+        return ExperimentError("a worker process ended abruptly (killed, or out of memory?) "
+                               f"while running {task.file}; finished runs are kept, run the "
+                               "same command with --resume to continue")
+    if type(exc).__name__ == "KilledWorker":
+        return ExperimentError(f"the Dask workers running {task.file} died {DASK_RETRIES + 1} "
+                               "times; finished runs are kept, run the same command with "
+                               "--resume to continue")
+    return RuntimeError(f"run {task.file} (seed {task.seed}) failed: "
+                        f"{type(exc).__name__}: {exc}")
+
+
+def _check_cluster(executor: cf.Executor, since: list[float]) -> None:
+    """Raise when a Dask cluster has had no workers for `DASK_NO_WORKERS_S` seconds."""
+    client = getattr(executor, "_gtmsim_client", None)
+    if client is None:
+        return
+    try:
+        workers = client.scheduler_info().get("workers", {})
+    except Exception:  # noqa: BLE001 - an unreachable scheduler counts as no workers
+        workers = {}
+    if workers:
+        since[0] = time.monotonic()
+    elif time.monotonic() - since[0] > DASK_NO_WORKERS_S:
+        raise ExperimentError(f"the Dask cluster at {client.scheduler.address} has had no "
+                              f"workers for {DASK_NO_WORKERS_S:g} s; finished runs are kept, "
+                              "run the same command with --resume to continue")
 
 
 def _execute(tasks: Sequence[Task], executor: cf.Executor | None,
@@ -315,21 +510,26 @@ def _execute(tasks: Sequence[Task], executor: cf.Executor | None,
     as it completes."""
     if executor is None:
         for task in tasks:
-            on_result(task, *_timed_run(task))
+            df, seconds = _timed_run(task)
+            with _signals_deferred():
+                on_result(task, df, seconds)
         return
     futures = {executor.submit(_timed_run, task): task for task in tasks}
+    pending = set(futures)
+    seen = [time.monotonic()]
     try:
-        for future in cf.as_completed(futures):
-            task = futures[future]
-            try:
-                df, seconds = future.result()
-            except ModuleNotFoundError as exc:
-                raise ExperimentError(f"the workers cannot import gtmsim ({exc}); install the "
-                                      "same gtmsim version on every worker") from None
-            except Exception as exc:
-                raise RuntimeError(f"run {task.file} (seed {task.seed}) failed: "
-                                   f"{type(exc).__name__}: {exc}") from exc
-            on_result(task, df, seconds)
+        while pending:
+            ready, pending = cf.wait(pending, timeout=1.0, return_when=cf.FIRST_COMPLETED)
+            for future in ready:
+                task = futures[future]
+                try:
+                    df, seconds = future.result()
+                except Exception as exc:
+                    raise _worker_error(task, exc) from None
+                with _signals_deferred():
+                    on_result(task, df, seconds)
+            if not ready:
+                _check_cluster(executor, seen)
     finally:
         for future in futures:
             future.cancel()
