@@ -97,11 +97,16 @@ def app() -> None:
               help="Results folder (default: results/<scenario>).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no table; print the folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the table.")
+@click.option("--yes", is_flag=True, help="Start even when the run is estimated at over 30 minutes.")
 def run(scenario: str, overrides: tuple[str, ...], seed: int | None, months: int | None,
-        out_dir: Path | None, quiet: bool, as_json: bool) -> None:
+        out_dir: Path | None, quiet: bool, as_json: bool, yes: bool) -> None:
     """Run SCENARIO (a file or a shipped name; default: baseline) and write its results."""
     sc = load_scenario(scenario, overrides)
     months = months or sc.months
+    seconds = exp.estimate_run_seconds(sc, months)
+    if seconds > exp.LONG_WORK_S and not yes:
+        raise exp.ExperimentError(f"this is a long run: about {exp.duration(seconds)}; "
+                                  "add --yes to start anyway")
     folder = out_dir or Path("results") / sc.name
     if (folder / MANIFEST).is_file():
         try:
@@ -214,6 +219,8 @@ def _experiment_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON."),
         click.option("--report", "with_report", is_flag=True,
                      help="Also write the leadership report (report.html and charts/) in --out."),
+        click.option("--yes", is_flag=True,
+                     help="Start even when the work is estimated at over 30 minutes."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -370,14 +377,14 @@ def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Se
 def compare_command(scenario_names: tuple[str, ...], reps: int, seed: int | None,
                     months: int | None, overrides: tuple[str, ...], workers: int | None,
                     scheduler: str | None, out_dir: Path | None, resume: bool, quiet: bool,
-                    as_json: bool, with_report: bool) -> None:
+                    as_json: bool, with_report: bool, yes: bool) -> None:
     """Compare SCENARIOs on common random numbers: every scenario runs on the same
     replication seeds; each is compared with the first by paired differences."""
     _run_experiment("compare", lambda **kw: exp.compare(list(scenario_names), **kw),
                     names=scenario_names, keys=(), workers=workers, scheduler=scheduler,
                     out_dir=out_dir, quiet=quiet, as_json=as_json, with_report=with_report,
                     reps=reps, seed=seed,
-                    months=months, overrides=list(overrides), resume=resume)
+                    months=months, overrides=list(overrides), resume=resume, yes=yes)
 
 
 @app.command("sweep")
@@ -390,7 +397,7 @@ def compare_command(scenario_names: tuple[str, ...], reps: int, seed: int | None
 def sweep_command(scenario: str, vary_texts: tuple[str, ...], reps: int, seed: int | None,
                   months: int | None, overrides: tuple[str, ...], workers: int | None,
                   scheduler: str | None, out_dir: Path | None, resume: bool, quiet: bool,
-                  as_json: bool, with_report: bool) -> None:
+                  as_json: bool, with_report: bool, yes: bool) -> None:
     """Sweep SCENARIO over the full grid of the --vary keys × replications, on common
     random numbers."""
     vary = exp.parse_vary(vary_texts)
@@ -399,7 +406,7 @@ def sweep_command(scenario: str, vary_texts: tuple[str, ...], reps: int, seed: i
                     names=[name], keys=list(vary), workers=workers, scheduler=scheduler,
                     out_dir=out_dir, quiet=quiet, as_json=as_json, with_report=with_report,
                     reps=reps, seed=seed,
-                    months=months, overrides=list(overrides), resume=resume)
+                    months=months, overrides=list(overrides), resume=resume, yes=yes)
 
 
 
