@@ -342,8 +342,9 @@ def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Se
         except KeyboardInterrupt as exc:
             progress.stop()
             signum = getattr(exc, "signum", signal.SIGINT)
-            kept = (f"{done[0]} finished runs are kept in {folder}; run the same command "
-                    "with --resume to continue" if done[0] else "no run had finished")
+            runs = "1 finished run is" if done[0] == 1 else f"{done[0]} finished runs are"
+            kept = (f"{runs} kept in {folder}; run the same command with --resume to continue"
+                    if done[0] else "no run had finished")
             err.print(f"Interrupted by {signal.Signals(signum).name}: {kept}.", markup=False)
             raise SystemExit(128 + signum) from None
     summary = result.summary()

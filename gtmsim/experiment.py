@@ -291,7 +291,9 @@ def _cpu_count() -> int:
     return os.cpu_count() or 1
 
 
-_SCHEDULER_ADDRESS = re.compile(r"^(?:(?:tcp|tls)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$")
+_SCHEDULER_ADDRESS = re.compile(
+    r"^(?:(?:tcp|tls|ucx|ws|wss)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$"
+    r"|^inproc://\S+$")  # inproc: a LocalCluster(processes=False) in this process
 # Signals that end an experiment; the CLI turns each into an exception (see cli.main).
 STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
 
