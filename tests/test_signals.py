@@ -6,6 +6,7 @@ runs that finished (resumable to the same result) and leave no process behind.
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import os
 import signal
 import socket
@@ -15,6 +16,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import psutil
@@ -165,6 +167,27 @@ def test_a_dask_worker_that_dies_mid_experiment_has_its_runs_done_elsewhere(tmp_
     assert killed
     want = exp.compare(["baseline", "more_reps"], reps=3, months=12, overrides=keys, workers=1)
     pd.testing.assert_frame_equal(got.runs, want.runs)
+
+
+class _ClusterWithoutWorkers(cf.Executor):
+    """A Dask-like executor whose runs never start: its cluster has no workers left."""
+
+    def __init__(self):
+        self._gtmsim_client = SimpleNamespace(
+            scheduler_info=lambda: {"workers": {}},
+            scheduler=SimpleNamespace(address="tcp://127.0.0.1:8786"))
+
+    def submit(self, fn, /, *args, **kwargs):
+        return cf.Future()  # never runs
+
+
+def test_a_cluster_left_without_workers_ends_the_experiment_with_a_message(monkeypatch):
+    monkeypatch.setattr(exp, "DASK_NO_WORKERS_S", 1)
+    start = time.monotonic()
+    with pytest.raises(exp.ExperimentError, match="tcp://127.0.0.1:8786 has had no workers"):
+        exp.compare(["baseline"], reps=2, months=2, overrides={"market.prospects": 2000},
+                    executor=_ClusterWithoutWorkers())
+    assert time.monotonic() - start < 10
 
 
 # --------------------------------------------------------------------------- errors from workers
