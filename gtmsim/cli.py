@@ -560,9 +560,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
-        err.print("Interrupted.")
-        return 130
+    except click.exceptions.Abort as exc:  # click's form of a KeyboardInterrupt
+        signum = getattr(exc.__context__, "signum", signal.SIGINT)
+        err.print(f"Interrupted by {signal.Signals(signum).name}.")
+        return 128 + signum
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_FAILURE
     except KeyboardInterrupt as exc:

@@ -345,3 +345,16 @@ def test_compare_and_sweep_check_their_arguments(kwargs, name):
         exp.compare(["baseline"], **kwargs)
     with pytest.raises(exp.ExperimentError, match=rf"^{name}: expected"):
         exp.sweep("baseline", {"sales.reps": [2, 3]}, **kwargs)
+
+
+def test_sigterm_ends_run_with_143_and_writes_nothing(tmp_path):
+    out = tmp_path / "r"
+    proc = subprocess.Popen(_gtmsim("run", "baseline", "--set", "sales.reps=500", "--months", "60",
+                                    "--out", str(out)), env=_env(), cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(4)  # well into the run (about 15 s)
+    assert proc.poll() is None
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=15)
+    assert proc.returncode == 143 and "Interrupted by SIGTERM" in stderr
+    assert "Traceback" not in stderr and not out.exists()
