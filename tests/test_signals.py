@@ -349,11 +349,16 @@ def test_compare_and_sweep_check_their_arguments(kwargs, name):
 
 def test_sigterm_ends_run_with_143_and_writes_nothing(tmp_path):
     out = tmp_path / "r"
-    proc = subprocess.Popen(_gtmsim("run", "baseline", "--set", "sales.reps=500", "--months", "60",
-                                    "--out", str(out)), env=_env(), cwd=tmp_path,
+    proc = subprocess.Popen(_gtmsim("run", "baseline", "--set", "sales.reps=500", "--months",
+                                    "120", "--out", str(out)), env=_env(), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(4)  # well into the run (about 15 s)
-    assert proc.poll() is None
+    # Into the run (about 30 CPU s) once past the imports (about 2 CPU s), however loaded
+    # the machine is.
+    me = psutil.Process(proc.pid)
+    deadline = time.monotonic() + 120
+    while sum(me.cpu_times()[:2]) < 5:
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.1)
     proc.send_signal(signal.SIGTERM)
     _, stderr = proc.communicate(timeout=15)
     assert proc.returncode == 143 and "Interrupted by SIGTERM" in stderr
