@@ -6,13 +6,16 @@ Every command calls a Python function a notebook can call too. Exit codes: 0 suc
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import math
 import os
+import signal
 import sys
+import threading
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +40,7 @@ from gtmsim.metrics import FUNNEL_COLUMNS, METRICS
 from gtmsim.results import (
     MANIFEST,
     MONTHLY,
+    STOP_SIGNALS,
     ResultsError,
     folder_kind,
     identified,
@@ -217,8 +221,9 @@ def app() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary instead of the table.")
 @click.option("--csv", "as_csv", is_flag=True,
               help="Print the monthly table (every column of monthly.parquet) as CSV.")
+@click.option("--yes", is_flag=True, help="Start even when the run is estimated at over 30 minutes.")
 def run(scenario: str, overrides: tuple[str, ...], seed: int | None, months: int | None,
-        out_dir: Path | None, quiet: bool, as_json: bool, as_csv: bool) -> None:
+        out_dir: Path | None, quiet: bool, as_json: bool, as_csv: bool, yes: bool) -> None:
     """Run SCENARIO (a file or a shipped name; default: baseline) and write its results.
 
     On a terminal the funnel prints as tables that fit its width; through a pipe or into
@@ -229,6 +234,10 @@ def run(scenario: str, overrides: tuple[str, ...], seed: int | None, months: int
     months = months or sc.months
     for line in sc.horizon_warnings(months):
         err.print(f"warning: {sc.name}: {line}", markup=False)
+    seconds = exp.estimate_run_seconds(sc, months)
+    if seconds > exp.LONG_WORK_S and not yes:
+        raise exp.ExperimentError(f"this is a long run: about {exp.duration(seconds)}; "
+                                  "add --yes to start anyway")
     folder = out_dir or Path("results") / safe_name(sc.name)
     kind = folder_kind(folder)
     if kind not in (None, "run"):
@@ -346,6 +355,8 @@ def _experiment_options(command: Callable[..., None]) -> Callable[..., None]:
         click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON."),
         click.option("--report", "with_report", is_flag=True,
                      help="Also write the leadership report (report.html and charts/) in --out."),
+        click.option("--yes", is_flag=True,
+                     help="Start even when the work is estimated at over 30 minutes."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -476,10 +487,14 @@ def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Se
                 warnings.showwarning = _show_stored_run_warning(warnings.showwarning)
                 result = call(workers=workers, scheduler=scheduler, out=folder, progress=on_run,
                               command=_canonical_command(), **kwargs)
-        except KeyboardInterrupt:
-            err.print(f"Interrupted: {done[0]} finished runs are kept in {folder}; "
-                      "run the same command with --resume to continue.", markup=False)
-            raise SystemExit(130) from None
+        except KeyboardInterrupt as exc:
+            progress.stop()
+            signum = getattr(exc, "signum", signal.SIGINT)
+            runs = "1 finished run is" if done[0] == 1 else f"{done[0]} finished runs are"
+            kept = (f"{runs} kept in {folder}; run the same command with --resume to continue"
+                    if done[0] else "no run had finished")
+            err.print(f"Interrupted by {signal.Signals(signum).name}: {kept}.", markup=False)
+            raise SystemExit(128 + signum) from None
     summary = result.summary()
     warning = summary.attrs.get("warning")
     if warning and not quiet:
@@ -527,14 +542,15 @@ def _show_stored_run_warning(default: Callable[..., None]) -> Callable[..., None
 def compare_command(scenario_names: tuple[str, ...], reps: int, seed: int | None,
                     months: int | None, overrides: tuple[str, ...], workers: int | None,
                     scheduler: str | None, out_dir: Path | None, resume: bool, force: bool,
-                    quiet: bool, as_json: bool, with_report: bool) -> None:
+                    quiet: bool, as_json: bool, with_report: bool, yes: bool) -> None:
     """Compare SCENARIOs on common random numbers: every scenario runs on the same
     replication seeds; each is compared with the first by paired differences."""
     _run_experiment("compare", lambda **kw: exp.compare(list(scenario_names), **kw),
                     names=scenario_names, keys=(), workers=workers, scheduler=scheduler,
                     out_dir=out_dir, quiet=quiet, as_json=as_json, with_report=with_report,
                     reps=reps, seed=seed,
-                    months=months, overrides=list(overrides), resume=resume, force=force)
+                    months=months, overrides=list(overrides), resume=resume, force=force,
+                    yes=yes)
 
 
 @app.command("sweep")
@@ -547,7 +563,7 @@ def compare_command(scenario_names: tuple[str, ...], reps: int, seed: int | None
 def sweep_command(scenario: str, vary_texts: tuple[str, ...], reps: int, seed: int | None,
                   months: int | None, overrides: tuple[str, ...], workers: int | None,
                   scheduler: str | None, out_dir: Path | None, resume: bool, force: bool,
-                  quiet: bool, as_json: bool, with_report: bool) -> None:
+                  quiet: bool, as_json: bool, with_report: bool, yes: bool) -> None:
     """Sweep SCENARIO over the full grid of the --vary keys × replications, on common
     random numbers."""
     vary = exp.parse_vary(vary_texts)
@@ -556,7 +572,8 @@ def sweep_command(scenario: str, vary_texts: tuple[str, ...], reps: int, seed: i
                     names=[name], keys=list(vary), workers=workers, scheduler=scheduler,
                     out_dir=out_dir, quiet=quiet, as_json=as_json, with_report=with_report,
                     reps=reps, seed=seed,
-                    months=months, overrides=list(overrides), resume=resume, force=force)
+                    months=months, overrides=list(overrides), resume=resume, force=force,
+                    yes=yes)
 
 
 
@@ -670,11 +687,39 @@ def assumptions() -> None:
         out.print(f"[bold]{escape(place)}[/bold]  {escape(text)}")
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM or SIGHUP, raised like Ctrl-C so that work stops the same way."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _raise_interrupted(signum: int, _frame: Any) -> None:
+    raise Interrupted(signum)
+
+
+@contextlib.contextmanager
+def _stop_signals() -> Iterator[None]:
+    """SIGTERM and SIGHUP end a command like Ctrl-C: workers stopped, finished runs kept."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    wanted = [s for s in STOP_SIGNALS if s != signal.SIGINT]
+    previous = {s: signal.signal(s, _raise_interrupted) for s in wanted}
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (tests call it in-process)."""
     try:
-        app.main(args=list(argv) if argv is not None else None, prog_name="gtmsim",
-                 standalone_mode=False)
+        with _stop_signals():
+            app.main(args=list(argv) if argv is not None else None, prog_name="gtmsim",
+                     standalone_mode=False)
         return EXIT_OK
     except ScenarioError as exc:
         for line in exc.problems:
@@ -688,14 +733,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    except click.exceptions.Abort:
-        err.print("Interrupted.")
-        return 130
+    except click.exceptions.Abort as exc:  # click's form of a KeyboardInterrupt
+        signum = getattr(exc.__context__, "signum", signal.SIGINT)
+        err.print(f"Interrupted by {signal.Signals(signum).name}.")
+        return 128 + signum
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else EXIT_FAILURE
-    except KeyboardInterrupt:
-        err.print("Interrupted.")
-        return 130
+    except KeyboardInterrupt as exc:
+        signum = getattr(exc, "signum", signal.SIGINT)
+        err.print(f"Interrupted by {signal.Signals(signum).name}.")
+        return 128 + signum
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
         err.print(f"gtmsim: unexpected error: {type(exc).__name__}: {exc}", markup=False)
         err.print("Please report it with the command line and the scenario file.", markup=False)

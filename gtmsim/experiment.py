@@ -18,6 +18,7 @@ manifest describes a different experiment; `force=True` replaces that experiment
 
 from __future__ import annotations
 
+import ast
 import concurrent.futures as cf
 import datetime as dt
 import itertools
@@ -25,9 +26,11 @@ import json
 import math
 import multiprocessing
 import os
+import re
 import shutil
 import signal
 import sys
+import threading
 import time
 import tomllib
 import warnings
@@ -46,6 +49,7 @@ from gtmsim.metrics import COLUMNS
 from gtmsim.results import (
     MANIFEST,
     MONTHLY,
+    STOP_SIGNALS,
     TEMP_SUFFIX,
     ResultsError,
     atomic_write_many,
@@ -72,6 +76,11 @@ SUMMARY = "summary.csv"
 RUNS_DIR = "runs"
 IDENTITY = ("scenario", "replication", "seed", "month")
 SCHEDULER_TIMEOUT_S = 10  # how long to try reaching a Dask scheduler
+DASK_RETRIES = 2  # times a run lost with its Dask worker is run again elsewhere
+DASK_NO_WORKERS_S = 30  # a cluster without workers this long ends the experiment
+MAX_GRID_POINTS = 10_000  # refused before the grid is built, whatever --yes says
+MAX_RUNS = 200_000  # arms × replications, refused before any seed or task is made
+LONG_WORK_S = 30 * 60  # estimated wall time above which --yes (yes=True) is needed
 # Manifest keys that define an experiment: resuming refuses a folder that differs in any
 # (except that more reps, on the same first seeds, extend it).
 _IDENTITY_KEYS = ("kind", "scenarios", "vary", "reps", "seed", "seeds", "months")
@@ -239,6 +248,9 @@ def _linspace(key: str, raw: str) -> list[Any] | None:
     if not numbers or not isinstance(count, int) or isinstance(count, bool) or count < 1:
         raise ScenarioError([(f"--vary {key}={raw}: expected START:STOP:COUNT with numbers "
                               f"and a whole COUNT ≥ 1, e.g. {key}=2:8:4")])
+    if count > MAX_GRID_POINTS:
+        raise ScenarioError([f"--vary {key}={raw}: COUNT {count:,} is more than the "
+                             f"{MAX_GRID_POINTS:,} grid points an experiment may have"])
     values = np.linspace(start, stop, count) if count > 1 else np.array([start])
     if isinstance(start, int) and isinstance(stop, int) and np.all(values == np.round(values)):
         return [int(v) for v in values]
@@ -275,10 +287,34 @@ def parse_vary(texts: Sequence[str]) -> dict[str, list[Any]]:
                 problems.append(f"--vary {text}: empty value in the list")
                 continue
             values = [_toml_value(s) for s in items]
+        dup = _first_duplicate(values)
+        if dup is not None:
+            problems.append(f"--vary {key}: the value {_shown(dup)} is given more than once "
+                            "(the same point would run twice); give each value once")
+            continue
         vary[key] = values
     if problems:
         raise ScenarioError(problems)
     return vary
+
+
+def _shown(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
+def _first_duplicate(values: Sequence[Any]) -> Any:
+    """The first value equal to an earlier one (2 and 2.0 are equal; True and 1 are not)."""
+    seen: list[Any] = []
+    for v in values:
+        if any(v == w and isinstance(v, bool) == isinstance(w, bool) for w in seen):
+            return v
+        seen.append(v)
+    return None
+
+
+def grid_size(vary: Mapping[str, Sequence[Any]]) -> int:
+    """Number of grid points of `vary`, without building the grid."""
+    return math.prod(len(v) for v in vary.values())
 
 
 def grid_points(vary: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
@@ -336,10 +372,110 @@ def _cpu_count() -> int:
     return os.cpu_count() or 1
 
 
+_SCHEDULER_ADDRESS = re.compile(
+    r"^(?:(?:tcp|tls|ucx|ws|wss)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$"
+    r"|^inproc://\S+$")  # inproc: a LocalCluster(processes=False) in this process
+# Signals that end an experiment; the CLI turns each into an exception (see cli.main).
+
+
+def scheduler_timeout() -> float:
+    """Seconds to wait for a Dask scheduler (env GTMSIM_SCHEDULER_TIMEOUT, default 10)."""
+    raw = os.environ.get("GTMSIM_SCHEDULER_TIMEOUT", "")
+    try:
+        value = float(raw) if raw.strip() else float(SCHEDULER_TIMEOUT_S)
+    except ValueError:
+        raise ExperimentError(f"GTMSIM_SCHEDULER_TIMEOUT: expected seconds > 0, got {raw!r}") from None
+    if not 0 < value < float("inf"):
+        raise ExperimentError(f"GTMSIM_SCHEDULER_TIMEOUT: expected seconds > 0, got {raw!r}")
+    return value
+
+
+def _check_scheduler_address(scheduler: Any) -> str:
+    if not isinstance(scheduler, str) or not _SCHEDULER_ADDRESS.match(scheduler.strip()):
+        raise ExperimentError(f"--scheduler {scheduler}: expected a Dask scheduler address "
+                              "tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786")
+    return scheduler.strip()
+
+
+async def _identity(address: str, timeout: float) -> Any:
+    from distributed.comm import connect
+
+    comm = await connect(address, timeout=timeout)
+    try:
+        await comm.write({"op": "identity", "reply": True})
+        return await comm.read()
+    finally:
+        comm.abort()
+
+
+@contextmanager
+def _dask_executor(scheduler: str) -> Iterator[cf.Executor]:
+    import asyncio
+
+    from distributed import Client
+
+    address = _check_scheduler_address(scheduler)
+    timeout = scheduler_timeout()
+    try:
+        # Client() waits without bound for a server that accepts and never answers:
+        # ask the scheduler who it is first, within the timeout.
+        asyncio.run(asyncio.wait_for(_identity(address, timeout), timeout))
+        # A scheduler that accepts the connection and never answers must not hang the
+        # command: the handshake is bounded too (distributed.comm.timeouts.connect).
+        import dask
+
+        with dask.config.set({"distributed.comm.timeouts.connect": f"{timeout}s"}):
+            client = Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, ValueError, TimeoutError, asyncio.TimeoutError) as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ExperimentError(f"cannot reach the Dask scheduler at {address} within {timeout:g} s "
+                              f"({why}); expected a running scheduler at tcp://HOST:PORT "
+                              "(set GTMSIM_SCHEDULER_TIMEOUT to wait longer)") from None
+    try:
+        try:
+            # Without workers the runs would wait forever; say so instead.
+            client.wait_for_workers(1, timeout=timeout)
+        except (TimeoutError, asyncio.TimeoutError):
+            raise ExperimentError(f"the Dask scheduler at {address} has no workers") from None
+        # A run lost with its worker is run again elsewhere (the runs are pure).
+        executor = client.get_executor(pure=False, retries=DASK_RETRIES)
+        executor._gtmsim_client = client  # type: ignore[attr-defined]  # for _execute's health check
+        yield executor
+    finally:
+        client.close(timeout=timeout)
+
+
+def _stop_processes(pool: cf.ProcessPoolExecutor) -> None:
+    """Cancel what has not started, end the worker processes now and the fork server."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+    deadline = time.monotonic() + 5
+    for p in procs:
+        p.join(max(0.0, deadline - time.monotonic()))
+    for p in procs:
+        if p.is_alive():
+            p.kill()
+            p.join(1)
+    from multiprocessing import forkserver
+
+    server = getattr(forkserver, "_forkserver", None)
+    if server is not None and getattr(server, "_forkserver_pid", None) is not None:
+        try:
+            server._stop()
+        except (OSError, ChildProcessError):
+            pass
+
+
 @contextmanager
 def executor_for(workers: int | None = None, scheduler: str | None = None,
                  tasks: int | None = None) -> Iterator[cf.Executor | None]:
     """The executor for `workers` / `scheduler`; None means run in-process.
+
+    Leaving the block by an exception (Ctrl-C, a signal, a failed run) cancels the runs
+    not started and ends the worker processes at once; finished runs are kept by the caller.
 
     Args:
         workers: local worker processes (default: all cores); 1 runs in-process.
@@ -347,33 +483,23 @@ def executor_for(workers: int | None = None, scheduler: str | None = None,
         tasks: number of runs, to avoid starting idle workers.
 
     Raises:
-        ExperimentError: both given, or the scheduler cannot be reached.
+        ExperimentError: both given, a malformed address, or the scheduler cannot be reached.
     """
     if workers is not None and scheduler is not None:
         raise ExperimentError("give either workers or a Dask scheduler, not both")
     if scheduler is not None:
-        from distributed import Client
-
-        try:
-            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S, set_as_default=False)
-        except (OSError, ValueError, TimeoutError) as exc:
-            raise ExperimentError(
-                f"cannot reach the Dask scheduler at {scheduler}: {exc}") from None
-        try:
-            # Without workers the runs would wait forever; say so instead.
-            client.wait_for_workers(1, timeout=SCHEDULER_TIMEOUT_S)
-        except TimeoutError:
-            client.close()
-            raise ExperimentError(f"the Dask scheduler at {scheduler} has no workers") from None
-        try:
-            yield client.get_executor(pure=False)
-        finally:
-            client.close()
+        with _dask_executor(scheduler) as executor:
+            yield executor
         return
-    n = _cpu_count() if workers is None else workers
-    if n < 1:
-        raise ExperimentError(f"workers: must be ≥ 1, got {n}")
+    n = _cpu_count() if workers is None else _whole("workers", workers)
     n = min(n, tasks) if tasks else n
+    top = _unguarded_main_call() if n > 1 else None
+    if top is not None:
+        # One line, pointing at the script's own line.
+        warnings.warn_explicit(_UNGUARDED, RuntimeWarning, top.f_code.co_filename, top.f_lineno,
+                               module="__main__",
+                               registry=top.f_globals.setdefault("__warningregistry__", {}))
+        n = 1
     if n <= 1:
         yield None
         return
@@ -386,8 +512,131 @@ def executor_for(workers: int | None = None, scheduler: str | None = None,
     pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_ignore_sigint)
     try:
         yield pool
+    except BaseException:
+        _stop_processes(pool)
+        raise
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+_UNGUARDED = ("gtmsim runs this experiment in this process: the script calls it outside "
+              "`if __name__ == \"__main__\":`, and worker processes would run the script "
+              "again; put the call under that guard to use worker processes")
+
+
+def _is_main_guard(node: ast.AST) -> bool:
+    if not (isinstance(node, ast.If) and isinstance(node.test, ast.Compare)):
+        return False
+    test = node.test
+    sides = [test.left, *test.comparators]
+    if len(sides) != 2 or not isinstance(test.ops[0], ast.Eq):
+        return False
+    names = {s.id for s in sides if isinstance(s, ast.Name)}
+    consts = {s.value for s in sides if isinstance(s, ast.Constant)}
+    return names == {"__name__"} and consts == {"__main__"}
+
+
+def _unguarded_main_call() -> Any:
+    """The main script's module-level frame when its top level, outside the
+    `if __name__ == "__main__":` guard, is what is calling us (else None): spawned and
+    forkserver workers import the main script, so they would run that call again."""
+    main = sys.modules.get("__main__")
+    path = getattr(main, "__file__", None)
+    if main is None or not path:
+        return None  # interactive, -c or a notebook: workers do not re-run anything
+    frame = sys._getframe(1)
+    top = None
+    while frame is not None:
+        if frame.f_globals is main.__dict__ and frame.f_code.co_name == "<module>":
+            top = frame
+        frame = frame.f_back
+    if top is None:
+        return None  # called from a function the script's guard (or a library) called
+    try:
+        tree = ast.parse(Path(path).read_bytes())
+    except (OSError, SyntaxError, ValueError):
+        return None
+    line = top.f_lineno
+    for node in ast.walk(tree):
+        if _is_main_guard(node) and node.lineno <= line <= (node.end_lineno or node.lineno):
+            return None
+    return top
+
+
+def _whole(name: str, value: Any, *, low: int = 1, high: int | None = None,
+           optional: bool = False) -> Any:
+    """`value` if it is a whole number in [low, high] (or None when optional)."""
+    if value is None and optional:
+        return None
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if not ok or value < low or (high is not None and value > high):
+        span = f"{low} to {high}" if high is not None else f"≥ {low}"
+        raise ExperimentError(f"{name}: expected a whole number {span}"
+                              f"{' or None' if optional else ''}, got {value!r}")
+    return int(value)
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT/SIGTERM/SIGHUP while a finished run is stored, then deliver them:
+    a signal never leaves a run half-written."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _frame: caught.append(signum))
+                for s in STOP_SIGNALS}
+    try:
+        yield
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        for s in dict.fromkeys(caught):
+            signal.raise_signal(s)
+
+
+def _worker_error(task: Task, exc: BaseException) -> BaseException:
+    """What the caller sees for a run that failed in a worker."""
+    if isinstance(exc, ScenarioError):
+        # Rebuilt here so that the problem list arrives whole even if the exception was
+        # unpickled from its joined message (a str, which would split into characters).
+        problems = getattr(exc, "problems", None)
+        if isinstance(problems, str):
+            problems = problems.splitlines()
+        if not isinstance(problems, (list, tuple)) or not all(isinstance(p, str) for p in problems):
+            problems = str(exc).splitlines()
+        return ScenarioError(list(problems) or [f"run {task.file}: {type(exc).__name__}"])
+    if isinstance(exc, ExperimentError):
+        return ExperimentError(str(exc))
+    if isinstance(exc, ModuleNotFoundError):
+        return ExperimentError(f"the workers cannot import gtmsim ({exc}); install the "
+                               "same gtmsim version on every worker")
+    if isinstance(exc, cf.process.BrokenProcessPool):
+        return ExperimentError("a worker process ended abruptly (killed, or out of memory?) "
+                               f"while running {task.file}; finished runs are kept, run the "
+                               "same command with --resume to continue")
+    if type(exc).__name__ == "KilledWorker":
+        return ExperimentError(f"the Dask workers running {task.file} died {DASK_RETRIES + 1} "
+                               "times; finished runs are kept, run the same command with "
+                               "--resume to continue")
+    return RuntimeError(f"run {task.file} (seed {task.seed}) failed: "
+                        f"{type(exc).__name__}: {exc}")
+
+
+def _check_cluster(executor: cf.Executor, since: list[float]) -> None:
+    """Raise when a Dask cluster has had no workers for `DASK_NO_WORKERS_S` seconds."""
+    client = getattr(executor, "_gtmsim_client", None)
+    if client is None:
+        return
+    try:
+        workers = client.scheduler_info().get("workers", {})
+    except Exception:  # noqa: BLE001 - an unreachable scheduler counts as no workers
+        workers = {}
+    if workers:
+        since[0] = time.monotonic()
+    elif time.monotonic() - since[0] > DASK_NO_WORKERS_S:
+        raise ExperimentError(f"the Dask cluster at {client.scheduler.address} has had no "
+                              f"workers for {DASK_NO_WORKERS_S:g} s; finished runs are kept, "
+                              "run the same command with --resume to continue")
 
 
 def _execute(tasks: Sequence[Task], executor: cf.Executor | None,
@@ -396,21 +645,26 @@ def _execute(tasks: Sequence[Task], executor: cf.Executor | None,
     as it completes."""
     if executor is None:
         for task in tasks:
-            on_result(task, *_timed_run(task))
+            df, seconds = _timed_run(task)
+            with _signals_deferred():
+                on_result(task, df, seconds)
         return
     futures = {executor.submit(_timed_run, task): task for task in tasks}
+    pending = set(futures)
+    seen = [time.monotonic()]
     try:
-        for future in cf.as_completed(futures):
-            task = futures[future]
-            try:
-                df, seconds = future.result()
-            except ModuleNotFoundError as exc:
-                raise ExperimentError(f"the workers cannot import gtmsim ({exc}); install the "
-                                      "same gtmsim version on every worker") from None
-            except Exception as exc:
-                raise RuntimeError(f"run {task.file} (seed {task.seed}) failed: "
-                                   f"{type(exc).__name__}: {exc}") from exc
-            on_result(task, df, seconds)
+        while pending:
+            ready, pending = cf.wait(pending, timeout=1.0, return_when=cf.FIRST_COMPLETED)
+            for future in ready:
+                task = futures[future]
+                try:
+                    df, seconds = future.result()
+                except Exception as exc:
+                    raise _worker_error(task, exc) from None
+                with _signals_deferred():
+                    on_result(task, df, seconds)
+            if not ready:
+                _check_cluster(executor, seen)
     finally:
         for future in futures:
             future.cancel()
@@ -787,6 +1041,58 @@ def default_folder(kind: str, names: Sequence[str], keys: Sequence[str] = ()) ->
                                        kind)
 
 
+def estimate_run_seconds(scenario: Scenario, months: int | None = None) -> float:
+    """Rough CPU seconds of one run, to warn before huge work.
+
+    A month costs a fixed part plus parts growing with the prospects and the reps (the
+    largest team the timeline sets). Calibrated by timing `baseline` on one core of a
+    2-core x86 machine: 0.04 s a month at 2,000-200,000 prospects and 4 reps, 1 s a
+    month at 2,000 reps; a rough figure, good to a factor of about two.
+    """
+    reps = [scenario.sales.reps]
+    for change in scenario.timeline:
+        value = change.set.get("sales.reps", (change.set.get("sales") or {}).get("reps")
+                               if isinstance(change.set.get("sales"), dict) else None)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            reps.append(value)
+    per_month = 0.03 + 1.7e-7 * scenario.market.prospects + 4.8e-4 * max(reps)
+    return (months or scenario.months) * per_month
+
+
+def duration(seconds: float) -> str:
+    """A readable length of time: "45 s", "12 minutes", "3 hours", "9 days"."""
+    for unit, size in (("days", 86400), ("hours", 3600), ("minutes", 60)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:,.0f} {unit}"
+    return f"{seconds:,.0f} s"
+
+
+def check_work(tasks: Sequence[Task], workers: int, *, yes: bool) -> float:
+    """The estimated wall seconds of `tasks` on `workers`.
+
+    Raises:
+        ExperimentError: the estimate is over `LONG_WORK_S` and `yes` is false.
+    """
+    if not tasks:
+        return 0.0
+    cache: dict[int, float] = {}
+    total = 0.0
+    for t in tasks:
+        key = id(t.scenario)
+        if key not in cache:
+            cache[key] = estimate_run_seconds(t.scenario, t.months)
+        total += cache[key]
+    workers = max(1, min(workers, len(tasks)))
+    wall = total / workers
+    if wall > LONG_WORK_S and not yes:
+        each = total / len(tasks)
+        raise ExperimentError(
+            f"this is long work: about {len(tasks):,} run{'s' if len(tasks) > 1 else ''} × "
+            f"{each:,.1f} s ≈ {duration(wall)} on {workers} worker{'s' if workers > 1 else ''}; "
+            "add --yes (yes=True) to start anyway")
+    return wall
+
+
 def _build_tasks(arms: list[Scenario], points: list[dict[str, Any]], seeds: list[int],
                  months: int | None) -> list[Task]:
     tasks = []
@@ -805,17 +1111,17 @@ def _run(kind: str, loaded: list[Scenario], arms: list[Scenario],
          overrides: Any, workers: int | None, scheduler: str | None,
          executor: cf.Executor | None, out: str | Path | None, resume: bool, force: bool,
          progress: Callable[[int, int], None] | None,
-         command: Sequence[str] | None) -> Experiment:
+         command: Sequence[str] | None, yes: bool = False) -> Experiment:
     """Run every arm on every replication seed; `loaded` is what the manifest records."""
     start = time.perf_counter()
     if resume and force:
         raise ExperimentError("resume and force exclude each other: --resume continues the "
                               "folder's experiment, --force replaces it")
-    if reps < 1:
-        raise ExperimentError(f"reps: must be ≥ 1, got {reps}")
-    base = loaded[0].seed if seed is None else int(seed)
-    if base < 0:
-        raise ExperimentError(f"seed: must be ≥ 0, got {base}")
+    if len(arms) * reps > MAX_RUNS:
+        raise ExperimentError(f"{len(arms):,} {'scenarios' if kind == 'compare' else 'grid points'}"
+                              f" × {reps:,} replications = {len(arms) * reps:,} runs, more than "
+                              f"the {MAX_RUNS:,} an experiment may have")
+    base = loaded[0].seed if seed is None else seed
     seeds = replication_seeds(base, reps)
     keys = tuple(points[0]) if points else ()
     tasks = _build_tasks(arms, points, seeds, months)
@@ -875,6 +1181,9 @@ def _run(kind: str, loaded: list[Scenario], arms: list[Scenario],
             progress(len(frames), total)
 
     todo = [t for t in tasks if t.file not in finished]
+    # Local workers as asked; for a cluster, as many as this machine has cores (a guess).
+    n = getattr(executor, "_max_workers", None) if executor is not None else workers
+    check_work(todo, n or _cpu_count(), yes=yes)
     own = executor is None and bool(todo)
     # The executor comes first: an unreachable scheduler must leave the folder untouched.
     with executor_for(workers, scheduler, tasks=len(todo)) if own else nullcontext(executor) as ex:
@@ -896,6 +1205,43 @@ def _run(kind: str, loaded: list[Scenario], arms: list[Scenario],
     return exp
 
 
+def _check_options(*, reps: Any, seed: Any, months: Any, workers: Any, scheduler: Any,
+                   executor: Any) -> None:
+    """The API checks its arguments as the CLI does its options."""
+    _whole("reps", reps)
+    _whole("seed", seed, low=0, high=2**63 - 1, optional=True)
+    _whole("months", months, high=600, optional=True)
+    _whole("workers", workers, optional=True)
+    if scheduler is not None:
+        _check_scheduler_address(scheduler)
+    if executor is not None and not isinstance(executor, cf.Executor):
+        raise ExperimentError("executor: expected a concurrent.futures.Executor, "
+                              f"got {type(executor).__name__}")
+
+
+def _repeated_values(base: Scenario, vary: Mapping[str, Sequence[Any]]) -> list[str]:
+    """One message per key with a value that, once validated, repeats an earlier one."""
+    problems = []
+    for key, values in vary.items():
+        dup = _first_duplicate(list(values))
+        if dup is None:  # equal once validated, e.g. 2 and 2.0 for a whole-number key
+            try:
+                seen = [json.dumps(with_changes(base, {key: v}, "--vary").to_dict(),
+                                   sort_keys=True) for v in values]
+            except ScenarioError:
+                continue  # reported with the grid's other problems
+            first: set[str] = set()
+            for v, d in zip(values, seen, strict=True):
+                if d in first:
+                    dup = v
+                    break
+                first.add(d)
+        if dup is not None:
+            problems.append(f"--vary {key}: the value {_shown(dup)} is given more than once "
+                            "(the same point would run twice); give each value once")
+    return problems
+
+
 def compare(
     scenarios: Sequence[Scenario | str | Path],
     *,
@@ -911,6 +1257,7 @@ def compare(
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
     command: Sequence[str] | None = None,
+    yes: bool = False,
 ) -> Experiment:
     """Run scenarios on common random numbers and compare them with the first.
 
@@ -932,14 +1279,20 @@ def compare(
             experiment's; the old runs are removed first.
         progress: called as `progress(done, total)` after each run (and once at start).
         command: recorded in the manifest (default: `sys.argv`).
+        yes: start even when the work is estimated at over 30 minutes (otherwise
+            refused with the estimate).
 
     Raises:
         ScenarioError: a scenario or override is invalid.
-        ExperimentError: bad options, a conflicting folder, an unreachable scheduler.
+        ExperimentError: bad options, a conflicting folder, an unreachable scheduler,
+            work estimated at over 30 minutes without `yes`.
         ResultsError: `out` holds other files, or a results file cannot be written.
     """
-    if not scenarios:
-        raise ExperimentError("compare: give at least one scenario")
+    if isinstance(scenarios, (str, Path, Scenario)) or not scenarios:
+        raise ExperimentError("compare: scenarios: expected a list of scenarios, files or "
+                              f"shipped names, got {scenarios!r}")
+    _check_options(reps=reps, seed=seed, months=months, workers=workers, scheduler=scheduler,
+                   executor=executor)
     problems: list[str] = []
     arms: list[Scenario] = []
     for s in scenarios:
@@ -962,7 +1315,7 @@ def compare(
     return _run("compare", arms, arms, [{} for _ in arms], reps=reps, seed=seed, months=months,
                 identity_extra={"vary": None}, overrides=overrides, workers=workers,
                 scheduler=scheduler, executor=executor, out=out, resume=resume, force=force,
-                progress=progress, command=command)
+                progress=progress, command=command, yes=yes)
 
 
 def sweep(
@@ -981,6 +1334,7 @@ def sweep(
     force: bool = False,
     progress: Callable[[int, int], None] | None = None,
     command: Sequence[str] | None = None,
+    yes: bool = False,
 ) -> Experiment:
     """Run the full grid of `vary` × replications on common random numbers.
 
@@ -989,19 +1343,32 @@ def sweep(
         vary: dotted key -> values, e.g. `{"sales.reps": [4, 6, 8]}`; see `parse_vary`.
             Grid points are compared with the first (every key at its first value).
         reps, seed, months, overrides, workers, scheduler, executor, out, resume,
-        force, progress, command: as for `compare`.
+        force, progress, command, yes: as for `compare`.
 
     Raises:
-        ScenarioError: an unknown key or a wrong-typed value, naming the key.
-        ExperimentError: as for `compare`.
+        ScenarioError: an unknown key, a wrong-typed or repeated value, naming the key.
+        ExperimentError: as for `compare`, and a grid of over `MAX_GRID_POINTS` points.
     """
-    if not vary or any(len(v) == 0 for v in vary.values()):
-        raise ExperimentError("sweep: give at least one key with at least one value")
+    if not isinstance(vary, Mapping) or not vary or any(
+            isinstance(v, (str, bytes)) or not isinstance(v, Sequence) or len(v) == 0
+            for v in vary.values()):
+        raise ExperimentError("sweep: vary: expected at least one key with a list of values, "
+                              f"e.g. {{'sales.reps': [4, 6, 8]}}, got {vary!r}")
+    _check_options(reps=reps, seed=seed, months=months, workers=workers, scheduler=scheduler,
+                   executor=executor)
     if "seed" in vary:
         raise ScenarioError(["--vary seed: replications set the seeds; use reps and seed instead"])
+    size = grid_size(vary)
+    if size > MAX_GRID_POINTS:
+        counts = " × ".join(f"{len(v):,}" for v in vary.values())
+        raise ExperimentError(f"sweep: the grid has {counts} = {size:,} points, more than the "
+                              f"{MAX_GRID_POINTS:,} an experiment may have; vary fewer values")
     base = _overridden(scenario, overrides)
+    problems = _repeated_values(base, vary)
+    if problems:
+        raise ScenarioError(problems)
     points = grid_points(vary)
-    arms, problems = [], []
+    arms = []
     for point in points:
         try:
             arms.append(with_changes(base, point, "--vary"))
@@ -1012,7 +1379,8 @@ def sweep(
     return _run("sweep", [base], arms, points, reps=reps, seed=seed, months=months,
                 identity_extra={"vary": {k: list(v) for k, v in vary.items()}},
                 overrides=overrides, workers=workers, scheduler=scheduler, executor=executor,
-                out=out, resume=resume, force=force, progress=progress, command=command)
+                out=out, resume=resume, force=force, progress=progress, command=command,
+                yes=yes)
 
 
 def read_experiment(folder: str | Path) -> Experiment:
@@ -1058,10 +1426,12 @@ __all__ = [
     "Task",
     "compare",
     "default_folder",
+    "estimate_run_seconds",
     "executor_for",
     "few_reps_warning",
     "format_value",
     "grid_points",
+    "grid_size",
     "parse_vary",
     "read_experiment",
     "replication_seeds",

@@ -535,7 +535,20 @@ def simulate(
     on_month: Callable[[int, int], None] | None = None,
     keep_model: bool = True,
 ) -> RunResult:
-    """Build a `GTMModel` and run it; the one call notebooks and the CLI use."""
+    """Build a `GTMModel` and run it; the one call notebooks and the CLI use.
+
+    Raises:
+        ValueError: `scenario` is not a `Scenario`, or `seed` / `months` are not whole
+            numbers in range (seed ≥ 0, 1 ≤ months ≤ 600), naming the argument.
+    """
+    if not isinstance(scenario, Scenario):
+        raise ValueError("scenario: expected a Scenario (from load_scenario), "
+                         f"got {type(scenario).__name__}")
+    for name, value, low, high in (("seed", seed, 0, 2**64 - 1), ("months", months, 1, 600)):
+        whole = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+        if value is not None and (not whole or not low <= value <= high):
+            raise ValueError(f"{name}: expected a whole number from {low} to {high:,} or None, "
+                             f"got {value!r}")
     start = time.perf_counter()
     model = GTMModel(scenario, seed=seed)
     months = scenario.months if months is None else months

@@ -31,6 +31,10 @@ MANIFEST = "manifest.json"
 MONTHLY = "monthly.parquet"
 
 
+# The signals that end a command: it stops its work, keeps what finished and exits 128 + n.
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n))
+
+
 def versions() -> dict[str, str]:
     """Versions of gtmsim and the libraries that shape its numbers."""
     import mesa

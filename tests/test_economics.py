@@ -21,7 +21,6 @@ from gtmsim.experiment import (
     payback_month,
     read_experiment,
 )
-from gtmsim.report import build_report
 from gtmsim.scenario import ScenarioError, with_changes
 
 TINY = {"market.prospects": 2000}
