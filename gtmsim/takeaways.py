@@ -2,8 +2,8 @@
 
 A conclusion written by hand next to a table can contradict it as soon as the model, the
 seed or the size changes. The notebooks print these sentences instead: each is built from
-a difference and its interval, so its direction ("higher", "lower", "not distinguishable
-from zero") is whatever the numbers say. `Takeaways.show()` also prints the claims as one
+a difference and its interval, so its direction ("higher", "lower", or "not clearly
+different" when the interval spans zero) is whatever the numbers say. `Takeaways.show()` also prints the claims as one
 JSON line after `MARKER`, so a test can check every sentence against its numbers.
 """
 
@@ -24,10 +24,10 @@ HIGHER, LOWER, UNCLEAR, UNKNOWN = "higher", "lower", "unclear", "unknown"
 
 
 def fmt(value: float, unit: str = "$") -> str:
-    """A number as people read it: `$1.23M`, `−$305k`, `1.3 days`, `12 leads`.
+    """A number as people read it: `$1.23M`, `−$305k`, `1.25 days`, `12 leads`.
 
     Money keeps three significant figures with k/M/B; other units keep up to three
-    significant figures and name the unit. The minus sign is U+2212.
+    significant figures and name the unit; days keep two decimals. The minus sign is U+2212.
     """
     if value is None or math.isnan(value):
         return "n/a"
@@ -39,7 +39,7 @@ def fmt(value: float, unit: str = "$") -> str:
                 return f"{sign}${a / scale:.3g}{suffix}"
         return f"{sign}${a:.3g}"
     if unit == "days":
-        return f"{sign}{a:.1f} days"
+        return f"{sign}{a:.2f} days"
     text = f"{a:,.0f}" if a >= 100 else f"{a:.3g}"
     return f"{sign}{text} {unit}".rstrip()
 
@@ -63,7 +63,7 @@ def difference(diff: float, low: float, high: float, *, unit: str = "$",
     >>> difference(1.2e6, 0.9e6, 1.5e6)
     'higher by $1.2M (95% CI $900k to $1.5M)'
     >>> difference(-305e3, -700e3, 90e3)
-    'not distinguishable from zero: −$305k (95% CI −$700k to $90k)'
+    'not clearly different: −$305k (95% CI −$700k to $90k), an interval that spans zero'
     """
     ci = f"({confidence:.0%} CI {fmt(low, unit)} to {fmt(high, unit)})"
     v = verdict(low, high)
@@ -72,7 +72,7 @@ def difference(diff: float, low: float, high: float, *, unit: str = "$",
     if v == LOWER:
         return f"lower by {fmt(abs(diff), unit)} {ci}"
     if v == UNCLEAR:
-        return f"not distinguishable from zero: {fmt(diff, unit)} {ci}"
+        return f"not clearly different: {fmt(diff, unit)} {ci}, an interval that spans zero"
     return f"{fmt(diff, unit)} with no interval (too few replications)"
 
 
@@ -83,7 +83,7 @@ def change(before: float, after: float, *, unit: str = "$") -> str:
     'from $2.46M to $2.31M (lower by $150k)'
     """
     if fmt(before, unit) == fmt(after, unit):
-        return f"unchanged at {fmt(after, unit)}"
+        return f"from {fmt(before, unit)} to {fmt(after, unit)} (no change at this precision)"
     word = HIGHER if after > before else LOWER
     return f"from {fmt(before, unit)} to {fmt(after, unit)} ({word} by {fmt(abs(after - before), unit)})"
 
@@ -141,7 +141,7 @@ class Takeaways:
         for c in items:
             split[verdict(c["ci_low"], c["ci_high"])].append(c["item"])
         sentence = (f"{subject}: clearly higher for {_names(split[HIGHER])}; clearly lower for "
-                    f"{_names(split[LOWER])}; not distinguishable from zero for "
+                    f"{_names(split[LOWER])}; not clearly different for "
                     f"{_names(split[UNCLEAR] + split[UNKNOWN])}.")
         self.claims.append({"kind": "tally", "sentence": sentence, "group": group,
                             HIGHER: split[HIGHER], LOWER: split[LOWER],

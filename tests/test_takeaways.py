@@ -15,7 +15,7 @@ from gtmsim.takeaways import MARKER, Takeaways, change, difference, fmt, mean_in
 @pytest.mark.parametrize(("value", "unit", "text"), [
     (1.2e6, "$", "$1.2M"), (-305_000, "$", "\u2212$305k"), (90_200, "$", "$90.2k"),
     (412.4, "$", "$412"), (999_600, "$", "$1M"), (2.6e9, "$", "$2.6B"), (0, "$", "$0"),
-    (1.25, "days", "1.2 days"), (-0.5, "days", "\u22120.5 days"), (1234, "leads", "1,234 leads"),
+    (1.25, "days", "1.25 days"), (-0.5, "days", "\u22120.50 days"), (1234, "leads", "1,234 leads"),
     (math.nan, "$", "n/a"),
 ])
 def test_numbers_are_formatted_as_people_read_them(value, unit, text):
@@ -36,7 +36,8 @@ def test_an_interval_below_zero_reads_lower():
 ])
 def test_an_interval_that_spans_or_touches_zero_claims_no_direction(diff, low, high):
     text = difference(diff, low, high)
-    assert text.startswith("not distinguishable from zero: ")
+    assert text.startswith("not clearly different: ")
+    assert text.endswith(", an interval that spans zero")
     assert "higher" not in text and "lower" not in text
     assert f"CI {fmt(low)} to {fmt(high)})" in text
 
@@ -48,13 +49,14 @@ def test_no_interval_says_so():
 
 def test_other_units_and_confidence_levels():
     assert difference(-0.8, -1.2, -0.4, unit="days", confidence=0.9) == \
-        "lower by 0.8 days (90% CI \u22121.2 days to \u22120.4 days)"
+        "lower by 0.80 days (90% CI \u22121.20 days to \u22120.40 days)"
 
 
 def test_a_single_run_change_names_its_direction_or_none():
     assert change(2.46e6, 2.31e6) == "from $2.46M to $2.31M (lower by $150k)"
-    assert change(1.0, 1.5, unit="days") == "from 1.0 days to 1.5 days (higher by 0.5 days)"
-    assert change(1.0, 1.04, unit="days") == "unchanged at 1.0 days"
+    assert change(1.0, 1.5, unit="days") == "from 1.00 days to 1.50 days (higher by 0.50 days)"
+    assert change(1.0, 1.004, unit="days") == \
+        "from 1.00 days to 1.00 days (no change at this precision)"
 
 
 def test_mean_interval_is_the_paired_t_interval():
@@ -79,10 +81,11 @@ def test_takeaways_print_sentences_and_their_numbers(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[:6] == [
         "A vs B, bookings higher by $1.2M (95% CI $900k to $1.5M).",
-        "C vs B, bookings not distinguishable from zero: \u2212$300k (95% CI \u2212$700k to $90k).",
+        "C vs B, bookings not clearly different: \u2212$300k (95% CI \u2212$700k to $90k), "
+        "an interval that spans zero.",
         "D vs B, bookings lower by $300k (95% CI \u2212$700k to \u2212$100k).",
         "One run, bookings from $2M to $2.5M (higher by $500k).",
-        "Against B: clearly higher for A; clearly lower for D; not distinguishable from zero for C.",
+        "Against B: clearly higher for A; clearly lower for D; not clearly different for C.",
         "One run is an anecdote.",
     ]
     assert lines[6].startswith(MARKER)
