@@ -164,3 +164,28 @@ def _check_claim(path: Path, c: dict, claims: list[dict], lines: list[str]) -> N
         _check_tally(c, claims)
     else:
         assert c["kind"] == "note" and not re.search(r"\d", c["sentence"]), c
+
+
+def test_the_takeaway_check_catches_a_sentence_that_contradicts_its_numbers():
+    """The check above is only worth something if it fails on a contradiction."""
+    path = Path("x.ipynb")
+    spans = {"kind": "interval", "unit": "$", "diff": -305e3, "ci_low": -700e3, "ci_high": 90e3,
+             "group": "g", "item": "a"}
+    wrong = [
+        dict(spans, sentence="Bookings are lower by $305k (95% CI \u2212$700k to $90k)."),
+        dict(spans, sentence="Bookings are not clearly different: \u2212$305k (95% CI \u2212$700k to "
+                             "$80k), an interval that spans zero."),
+        {"kind": "change", "unit": "$", "before": 2.46e6, "after": 2.31e6,
+         "sentence": "Bookings go from $2.46M to $2.31M (higher by $150k)."},
+        {"kind": "note", "sentence": "Bookings hardly move: $305k."},
+    ]
+    for c in wrong:
+        with pytest.raises(AssertionError):
+            _check_claim(path, c, [c], [c["sentence"]])
+    tally = {"kind": "tally", "group": "g", "higher": [], "lower": ["a"], "unclear": [],
+             "sentence": "T: clearly higher for none; clearly lower for a; not clearly different for none."}
+    with pytest.raises(AssertionError):
+        _check_claim(path, tally, [spans, tally], [tally["sentence"]])
+    right = dict(spans, sentence="Bookings are not clearly different: \u2212$305k (95% CI \u2212$700k to "
+                                 "$90k), an interval that spans zero.")
+    _check_claim(path, right, [right], [right["sentence"]])
