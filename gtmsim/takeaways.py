@@ -3,8 +3,9 @@
 A conclusion written by hand next to a table can contradict it as soon as the model, the
 seed or the size changes. The notebooks print these sentences instead: each is built from
 a difference and its interval, so its direction ("higher", "lower", or "not clearly
-different" when the interval spans zero) is whatever the numbers say. `Takeaways.show()` also prints the claims as one
-JSON line after `MARKER`, so a test can check every sentence against its numbers.
+different" when the interval spans zero) is whatever the numbers say. `Takeaways.show()`
+also prints the claims as one JSON line after `MARKER`, so a test can check every
+sentence against its numbers.
 """
 
 from __future__ import annotations
@@ -85,7 +86,8 @@ def change(before: float, after: float, *, unit: str = "$") -> str:
     if fmt(before, unit) == fmt(after, unit):
         return f"from {fmt(before, unit)} to {fmt(after, unit)} (no change at this precision)"
     word = HIGHER if after > before else LOWER
-    return f"from {fmt(before, unit)} to {fmt(after, unit)} ({word} by {fmt(abs(after - before), unit)})"
+    by = fmt(abs(after - before), unit)
+    return f"from {fmt(before, unit)} to {fmt(after, unit)} ({word} by {by})"
 
 
 def mean_interval(values: Sequence[float] | np.ndarray,
@@ -121,7 +123,8 @@ class Takeaways:
     def interval(self, subject: str, diff: float, low: float, high: float, *,
                  unit: str = "$", group: str | None = None, item: str | None = None) -> str:
         """`subject` followed by `difference(...)`; `group`/`item` feed `tally`."""
-        sentence = f"{subject} {difference(diff, low, high, unit=unit, confidence=self.confidence)}."
+        phrase = difference(diff, low, high, unit=unit, confidence=self.confidence)
+        sentence = f"{subject} {phrase}."
         self.claims.append({"kind": "interval", "sentence": sentence, "unit": unit,
                             "diff": diff, "ci_low": low, "ci_high": high,
                             "group": group, "item": None if item is None else str(item)})

@@ -173,8 +173,8 @@ def test_the_takeaway_check_catches_a_sentence_that_contradicts_its_numbers():
              "group": "g", "item": "a"}
     wrong = [
         dict(spans, sentence="Bookings are lower by $305k (95% CI \u2212$700k to $90k)."),
-        dict(spans, sentence="Bookings are not clearly different: \u2212$305k (95% CI \u2212$700k to "
-                             "$80k), an interval that spans zero."),
+        dict(spans, sentence="Bookings are not clearly different: \u2212$305k "
+                             "(95% CI \u2212$700k to $80k), an interval that spans zero."),
         {"kind": "change", "unit": "$", "before": 2.46e6, "after": 2.31e6,
          "sentence": "Bookings go from $2.46M to $2.31M (higher by $150k)."},
         {"kind": "note", "sentence": "Bookings hardly move: $305k."},
@@ -183,9 +183,10 @@ def test_the_takeaway_check_catches_a_sentence_that_contradicts_its_numbers():
         with pytest.raises(AssertionError):
             _check_claim(path, c, [c], [c["sentence"]])
     tally = {"kind": "tally", "group": "g", "higher": [], "lower": ["a"], "unclear": [],
-             "sentence": "T: clearly higher for none; clearly lower for a; not clearly different for none."}
+             "sentence": "T: clearly higher for none; clearly lower for a; "
+                         "not clearly different for none."}
     with pytest.raises(AssertionError):
         _check_claim(path, tally, [spans, tally], [tally["sentence"]])
-    right = dict(spans, sentence="Bookings are not clearly different: \u2212$305k (95% CI \u2212$700k to "
-                                 "$90k), an interval that spans zero.")
+    right = dict(spans, sentence="Bookings are not clearly different: \u2212$305k "
+                                 "(95% CI \u2212$700k to $90k), an interval that spans zero.")
     _check_claim(path, right, [right], [right["sentence"]])

@@ -93,3 +93,11 @@ def test_takeaways_print_sentences_and_their_numbers(capsys):
     assert [c["kind"] for c in claims] == ["interval"] * 3 + ["change", "tally", "note"]
     assert claims[0]["ci_low"] == 0.9e6 and claims[4]["lower"] == ["D"]
     assert [c["sentence"] for c in claims] == lines[:6]
+
+
+def test_the_examples_in_the_docstrings_hold():
+    import doctest
+
+    import gtmsim.takeaways
+
+    assert doctest.testmod(gtmsim.takeaways).failed == 0
