@@ -56,7 +56,8 @@ def test_markdown_states_no_direction_the_numbers_could_contradict(path):
 @functools.cache
 def _executed(path: Path) -> nbformat.NotebookNode:
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, timeout=600, kernel_name="python3",
+    # A kernel can take more than the default minute to start on a busy machine.
+    NotebookClient(nb, timeout=600, startup_timeout=300, kernel_name="python3",
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     return nb
 
