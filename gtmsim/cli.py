@@ -530,6 +530,8 @@ def _show_stored_run_warning(default: Callable[..., None]) -> Callable[..., None
     def show(message: Warning | str, category: type[Warning], *args: Any, **kw: Any) -> None:
         if issubclass(category, exp.StoredRunWarning):
             err.print(f"gtmsim: {message}", markup=False)
+        elif issubclass(category, exp.HorizonWarning):
+            err.print(f"warning: {message}", markup=False)
         else:
             default(message, category, *args, **kw)
 

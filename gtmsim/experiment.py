@@ -63,6 +63,7 @@ from gtmsim.results import (
     write_parquet,
 )
 from gtmsim.scenario import (
+    _BARE_WORD,
     Scenario,
     ScenarioError,
     load_scenario,
@@ -94,6 +95,10 @@ class ExperimentError(Exception):
 
 class StoredRunWarning(UserWarning):
     """A stored run failed its check on resume and is run again."""
+
+
+class HorizonWarning(UserWarning):
+    """A timeline entry falls after the months of the run (shortened by `months`)."""
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -231,11 +236,19 @@ def replication_seeds(base: int, reps: int) -> list[int]:
     return [int(c.generate_state(1, dtype=np.uint64)[0] >> np.uint64(1)) for c in children]
 
 
-def _toml_value(raw: str) -> Any:
+def _toml_value(raw: str, key: str | None = None) -> Any:
+    """A TOML value, or a bare word (a preset name) taken as a string.
+
+    With `key`, anything else (`"abc` with one quote, `1e`) is refused, as `--set` does.
+    """
+    raw = raw.strip()
     try:
-        return tomllib.loads(f"v = {raw.strip()}")["v"]
+        return tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
-        return raw.strip()
+        if key is not None and not _BARE_WORD.fullmatch(raw):
+            raise ScenarioError([f"--vary {key}: {raw!r} is not a valid TOML value; write "
+                                 "numbers as 6 or 0.5, true/false, strings as \"text\""]) from None
+        return raw
 
 
 def _linspace(key: str, raw: str) -> list[Any] | None:
@@ -286,7 +299,11 @@ def parse_vary(texts: Sequence[str]) -> dict[str, list[Any]]:
             if not all(items):
                 problems.append(f"--vary {text}: empty value in the list")
                 continue
-            values = [_toml_value(s) for s in items]
+            try:
+                values = [_toml_value(s, key) for s in items]
+            except ScenarioError as exc:
+                problems.extend(exc.problems)
+                continue
         dup = _first_duplicate(values)
         if dup is not None:
             problems.append(f"--vary {key}: the value {_shown(dup)} is given more than once "
@@ -1114,6 +1131,9 @@ def _run(kind: str, loaded: list[Scenario], arms: list[Scenario],
          command: Sequence[str] | None, yes: bool = False) -> Experiment:
     """Run every arm on every replication seed; `loaded` is what the manifest records."""
     start = time.perf_counter()
+    for sc in loaded:
+        for line in sc.horizon_warnings(months):
+            warnings.warn(f"{sc.name}: {line}", HorizonWarning, stacklevel=3)
     if resume and force:
         raise ExperimentError("resume and force exclude each other: --resume continues the "
                               "folder's experiment, --force replaces it")
@@ -1422,6 +1442,7 @@ __all__ = [
     "Experiment",
     "ExperimentError",
     "Outcome",
+    "HorizonWarning",
     "StoredRunWarning",
     "Task",
     "compare",

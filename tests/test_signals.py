@@ -363,3 +363,25 @@ def test_sigterm_ends_run_with_143_and_writes_nothing(tmp_path):
     _, stderr = proc.communicate(timeout=15)
     assert proc.returncode == 143 and "Interrupted by SIGTERM" in stderr
     assert "Traceback" not in stderr and not out.exists()
+
+
+def test_vary_refuses_a_value_that_is_not_toml_and_keeps_bare_words():
+    from gtmsim.experiment import parse_vary
+    from gtmsim.scenario import ScenarioError
+
+    assert parse_vary(["alignment.preset=siloed,aligned"]) == {
+        "alignment.preset": ["siloed", "aligned"]}
+    with pytest.raises(ScenarioError) as info:
+        parse_vary(['name="abc,x', "sales.reps=1e"])
+    assert len(info.value.problems) == 2
+    assert "--vary name" in info.value.problems[0] and "not a valid TOML value" in str(info.value)
+
+
+def test_compare_warns_when_months_cut_off_a_timeline_entry(tmp_path, capsys):
+    from gtmsim.cli import main
+
+    code = main(["compare", "hire_and_cut", "--reps", "1", "--months", "3", "--workers", "1",
+                 "--set", "market.prospects=1000", "--out", str(tmp_path / "x"), "--quiet"])
+    assert code == 0
+    err = capsys.readouterr().err
+    assert "timeline[0].month: 6 is after the last month (3)" in err
