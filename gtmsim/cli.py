@@ -625,6 +625,9 @@ def validate(check_name: str | None, size: str, seed: int, out_dir: Path | None,
                                    "check; run them as `gtmsim validate bass ...`")
         folder = out_dir or Path("results") / "validation"
         _check_writable(folder)
+        if folder.is_dir() and any(folder.iterdir()) and not (folder / val.TABLE_JSON).is_file():
+            raise click.UsageError(f"--out {folder}: holds other files and no validation "
+                                   "results; give a new or empty folder")
         show = not quiet and not as_json and err.is_terminal
 
         def on_check(name: str, result: val.CheckResult | None) -> None:

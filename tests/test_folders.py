@@ -469,3 +469,13 @@ def test_a_stored_sweep_run_of_another_grid_point_is_run_again(tmp_path):
         again = exp.sweep("baseline", {"sales.reps": [2, 3]}, resume=True, **kwargs)
     assert again.resumed == 1
     pd.testing.assert_frame_equal(again.runs, fresh.runs)
+
+
+def test_validate_refuses_a_folder_of_other_files(tmp_path):
+    from gtmsim.cli import main
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("keep me")
+    assert main(["validate", "bass", "--size", "ci", "--out", str(folder), "--quiet"]) == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
