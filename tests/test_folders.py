@@ -479,3 +479,17 @@ def test_validate_refuses_a_folder_of_other_files(tmp_path):
     (folder / "notes.txt").write_text("keep me")
     assert main(["validate", "bass", "--size", "ci", "--out", str(folder), "--quiet"]) == 2
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+def test_validation_files_get_the_umask(tmp_path):
+    from gtmsim.cli import main
+
+    old = os.umask(0o022)
+    try:
+        assert main(["validate", "bass", "--size", "ci", "--out", str(tmp_path / "v"),
+                     "--quiet"]) in (0, 1)
+    finally:
+        os.umask(old)
+    files = list((tmp_path / "v").iterdir())
+    assert any(p.suffix == ".png" for p in files)
+    assert {p.stat().st_mode & 0o777 for p in files} == {0o644}

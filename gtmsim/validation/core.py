@@ -19,7 +19,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 from scipy import stats
 
-from gtmsim.results import versions, write_csv, write_json
+from gtmsim.results import atomic_write, versions, write_csv, write_json
 
 
 Size = Literal["full", "ci"]
@@ -280,6 +280,7 @@ def write_results(results: Sequence[CheckResult], folder: str | Path,
             written.append(path)
         path = folder / f"{r.name}.png"
         # A bare Figure renders with the Agg canvas: no pyplot state, no display needed.
-        r.figure().savefig(path, dpi=110)
+        fig = r.figure()
+        atomic_write(path, lambda tmp, fig=fig: fig.savefig(tmp, dpi=110, format="png"))
         written.append(path)
     return written
