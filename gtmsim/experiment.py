@@ -1030,7 +1030,7 @@ def _mean_text(o: Outcome, row: Mapping[str, Any]) -> str:
 def not_within_run(n: int, reps: int) -> str:
     """How a censored outcome (payback) reads when some replications have no value:
     n/reps is how many replications reached it within the run."""
-    return f"not within the run ({n}/{reps})"
+    return f"{n} of {reps} runs pay back"
 
 
 def _overridden(scenario: Scenario | str | Path,
