@@ -238,6 +238,9 @@ def run(scenario: str, overrides: tuple[str, ...], seed: int | None, months: int
     if seconds > exp.LONG_WORK_S and not yes:
         raise exp.ExperimentError(f"this is a long run: about {exp.duration(seconds)}; "
                                   "add --yes to start anyway")
+    if seconds > exp.NOTICE_WORK_S:
+        err.print(f"gtmsim: this will take a while: about {exp.duration(seconds)} "
+                  "(an estimate)", markup=False)
     folder = out_dir or Path("results") / safe_name(sc.name)
     kind = folder_kind(folder)
     if kind not in (None, "run"):
@@ -459,6 +462,50 @@ def sweep_table(summary: pd.DataFrame, keys: Sequence[str]) -> Table:
     return table
 
 
+def _plain_cells(column: Any) -> list[str]:
+    """A rich table column's cells as plain text (markup removed), lines kept."""
+    return [Text.from_markup(c).plain if isinstance(c, str) else str(c) for c in column._cells]
+
+
+def print_split(console: Console, table: Table, keys: int) -> None:
+    """Print `table` so that no number is cut: on a terminal, as several tables that fit its
+    width, each led by the first `keys` columns; through a pipe or into a file, as one plain
+    tab-separated table (a cell's lines joined by a space)."""
+    headers = [str(c.header) for c in table.columns]
+    cells = [_plain_cells(c) for c in table.columns]
+    if not console.is_terminal:
+        if table.title:
+            console.file.write(f"{table.title}\n")
+        lines = ["\t".join(headers)]
+        lines += ["\t".join(col[r].replace("\n", " ") for col in cells)
+                  for r in range(len(cells[0]) if cells else 0)]
+        console.file.write("\n".join(lines) + "\n")
+        return
+
+    def need(i: int) -> int:  # the widest line of a cell, or the longest word of the header
+        longest = max((len(line) for c in cells[i] for line in c.split("\n")), default=0)
+        return max(longest, *(len(w) for w in headers[i].split()))
+
+    def total(cols: Sequence[int]) -> int:
+        return sum(need(i) + 3 for i in cols) + 1  # padding 1 + 1 and a rule per column
+
+    groups: list[list[int]] = [list(range(keys))]
+    for i in range(keys, len(headers)):
+        if len(groups[-1]) > keys and total([*groups[-1], i]) > console.width:
+            groups.append(list(range(keys)))
+        groups[-1].append(i)
+    for n, group in enumerate(groups):
+        part = Table(header_style=table.header_style, title_justify="left",
+                     title=table.title if n == 0 else None)
+        for i in group:
+            src = table.columns[i]
+            part.add_column(src.header, justify=src.justify, no_wrap=i >= keys,
+                            min_width=need(i) if i >= keys else None)
+        for r in range(len(cells[0])):
+            part.add_row(*(escape(cells[i][r]) for i in group))
+        console.print(part)
+
+
 def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Sequence[str],
                     keys: Sequence[str], workers: int | None, scheduler: str | None,
                     out_dir: Path | None, quiet: bool, as_json: bool, with_report: bool = False,
@@ -515,7 +562,10 @@ def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Se
     if quiet:
         click.echo(str(folder))
         return
-    out.print(compare_table(summary) if kind == "compare" else sweep_table(summary, keys))
+    if kind == "compare":
+        print_split(out, compare_table(summary), keys=2)
+    else:
+        print_split(out, sweep_table(summary, keys), keys=len(keys))
     resumed = f", {result.resumed} read back from the folder" if result.resumed else ""
     out.print(f"{len(result.seeds)} replications × {len(result.arms)} "
               f"{'scenarios' if kind == 'compare' else 'grid points'} on common random numbers "
@@ -532,6 +582,8 @@ def _show_stored_run_warning(default: Callable[..., None]) -> Callable[..., None
             err.print(f"gtmsim: {message}", markup=False)
         elif issubclass(category, exp.HorizonWarning):
             err.print(f"warning: {message}", markup=False)
+        elif issubclass(category, exp.LongWorkWarning):
+            err.print(f"gtmsim: this will take a while: {message}", markup=False)
         else:
             default(message, category, *args, **kw)
 

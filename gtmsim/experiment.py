@@ -82,6 +82,7 @@ DASK_NO_WORKERS_S = 30  # a cluster without workers this long ends the experimen
 MAX_GRID_POINTS = 10_000  # refused before the grid is built, whatever --yes says
 MAX_RUNS = 200_000  # arms × replications, refused before any seed or task is made
 LONG_WORK_S = 30 * 60  # estimated wall time above which --yes (yes=True) is needed
+NOTICE_WORK_S = 60  # estimated wall time above which the estimate is said before starting
 # Manifest keys that define an experiment: resuming refuses a folder that differs in any
 # (except that more reps, on the same first seeds, extend it).
 _IDENTITY_KEYS = ("kind", "scenarios", "vary", "reps", "seed", "seeds", "months")
@@ -99,6 +100,10 @@ class StoredRunWarning(UserWarning):
 
 class HorizonWarning(UserWarning):
     """A timeline entry falls after the months of the run (shortened by `months`)."""
+
+
+class LongWorkWarning(UserWarning):
+    """The work is estimated at over a minute: said before it starts."""
 
 
 # --------------------------------------------------------------------------- outcomes
@@ -411,6 +416,10 @@ def _check_scheduler_address(scheduler: Any) -> str:
     if not isinstance(scheduler, str) or not _SCHEDULER_ADDRESS.match(scheduler.strip()):
         raise ExperimentError(f"--scheduler {scheduler}: expected a Dask scheduler address "
                               "tcp://HOST:PORT, e.g. tcp://10.0.0.5:8786")
+    port = re.search(r":(\d{1,5})$", scheduler.strip())
+    if port and not 1 <= int(port.group(1)) <= 65535:
+        raise ExperimentError(f"--scheduler {scheduler}: port {port.group(1)} is not a port "
+                              "(1–65535); Dask schedulers listen on 8786 by default")
     return scheduler.strip()
 
 
@@ -941,7 +950,10 @@ class Experiment:
                 if o.censored and n < len(x):
                     mean = lo = hi = np.nan
                 else:
-                    mean, lo, hi = _t_interval(x, confidence, (o.low, o.high))
+                    bounds = (o.low, o.high)
+                    if o.name == "net_bookings":  # bookings ≥ 0, so net ≥ −(the largest cost)
+                        bounds = (-float(this["total_cost"].max()), o.high)
+                    mean, lo, hi = _t_interval(x, confidence, bounds)
                 row = {**ident, "outcome": o.name, "n": n,
                        "mean": mean, "ci_low": lo, "ci_high": hi,
                        "diff": np.nan, "diff_ci_low": np.nan, "diff_ci_high": np.nan,
@@ -1107,6 +1119,11 @@ def check_work(tasks: Sequence[Task], workers: int, *, yes: bool) -> float:
             f"this is long work: about {len(tasks):,} run{'s' if len(tasks) > 1 else ''} × "
             f"{each:,.1f} s ≈ {duration(wall)} on {workers} worker{'s' if workers > 1 else ''}; "
             "add --yes (yes=True) to start anyway")
+    if wall > NOTICE_WORK_S:
+        warnings.warn(f"about {len(tasks):,} run{'s' if len(tasks) > 1 else ''} × "
+                      f"{total / len(tasks):,.1f} s ≈ {duration(wall)} on {workers} "
+                      f"worker{'s' if workers > 1 else ''} (an estimate)", LongWorkWarning,
+                      stacklevel=3)
     return wall
 
 
@@ -1443,6 +1460,7 @@ __all__ = [
     "ExperimentError",
     "Outcome",
     "HorizonWarning",
+    "LongWorkWarning",
     "StoredRunWarning",
     "Task",
     "compare",

@@ -544,7 +544,7 @@ def simulate(
     if not isinstance(scenario, Scenario):
         raise ValueError("scenario: expected a Scenario (from load_scenario), "
                          f"got {type(scenario).__name__}")
-    for name, value, low, high in (("seed", seed, 0, 2**64 - 1), ("months", months, 1, 600)):
+    for name, value, low, high in (("seed", seed, 0, 2**63 - 1), ("months", months, 1, 600)):
         whole = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
         if value is not None and (not whole or not low <= value <= high):
             raise ValueError(f"{name}: expected a whole number from {low} to {high:,} or None, "

@@ -12,6 +12,7 @@ import base64
 import html
 import io
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -318,6 +319,25 @@ border-left:5px solid #e07b00;color:#5a3200}
 """
 
 
+_CHART_FILE = re.compile(r"\d\d_[^/]+\.png")
+
+
+def _check_chart_dir(chart_dir: Path) -> None:
+    """The charts folder beside a report is gtmsim's: refuse one that is a file, a link or
+    holds files gtmsim did not name (it would overwrite or mix with them)."""
+    if chart_dir.is_symlink() or (chart_dir.exists() and not chart_dir.is_dir()):
+        raise ReportError(f"{chart_dir}: exists and is not a folder; the report writes its "
+                          "charts there, move it or write the report elsewhere (-o)")
+    if chart_dir.is_dir():
+        other = sorted(p.name for p in chart_dir.iterdir()
+                       if not _CHART_FILE.fullmatch(p.name)
+                       and not (p.name.startswith(".") and p.name.endswith(".tmp")))
+        if other:
+            raise ReportError(f"{chart_dir}: holds files that are not gtmsim charts "
+                              f"({', '.join(other[:3])}{', …' if len(other) > 3 else ''}); "
+                              "move them or write the report elsewhere (-o)")
+
+
 def build_report(folder: str | Path, out: str | Path | None = None, *, dpi: int = 100) -> Path:
     """Write the HTML report of a results folder and the charts as 16:9 PNGs beside it.
 
@@ -341,11 +361,12 @@ def build_report(folder: str | Path, out: str | Path | None = None, *, dpi: int 
         check_writable_file(out, follow_links=follow)  # before any work or charts/ beside it
     except ResultsError as exc:
         raise ReportError(str(exc)) from None
+    chart_dir = out.parent / CHARTS_DIR
+    _check_chart_dir(chart_dir)
     res = load_results(folder)
     table = summary_table(res)
     levers = list(res.experiment.keys) if res.kind == "sweep" else []
     figures = charts.all_charts(res.display_runs, sweep_levers=levers, sweep_runs=res.runs)
-    chart_dir = out.parent / CHARTS_DIR
     images = []
     for i, (name, fig) in enumerate(figures.items(), start=1):
         data = _png(fig, dpi)

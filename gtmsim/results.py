@@ -92,6 +92,9 @@ def _target(path: Path, follow_links: bool = False) -> Path:
         raise ResultsError(f"{path}: is a symbolic link; gtmsim does not write through links "
                            "inside results folders, remove it or give another path")
     real = Path(os.path.realpath(path)) if path.is_symlink() else path
+    if real != path and not real.parent.is_dir():
+        raise ResultsError(f"{path}: a link into a missing folder ({real.parent}); gtmsim "
+                           "does not create folders through links, give another path")
     if real.exists() and not real.is_file():
         what = "a folder" if real.is_dir() else "not a regular file"
         shown = f"{path} (a link to {real})" if real != path else str(path)

@@ -176,6 +176,11 @@ def test_no_interval_leaves_its_range_at_two_replications(reps2):
     assert rates[["diff_ci_low", "diff_ci_high"]].stack().dropna().between(-1, 1).all()
     money = s[s["outcome"].isin(["cac", "cumulative_bookings", "total_cost"])]
     assert (money["ci_low"].dropna() >= 0).all()
+    # Net bookings cannot fall below minus the cost: bookings are never negative.
+    runs = reps2.outcomes()
+    for name, g in runs.groupby("scenario"):
+        net = s[(s["scenario"] == name) & (s["outcome"] == "net_bookings")].iloc[0]
+        assert net["ci_low"] >= -g["total_cost"].max() - 1e-6
 
 
 # --------------------------------------------------------------------------- few replications

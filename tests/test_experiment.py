@@ -119,6 +119,8 @@ def test_summary_recomputed_from_the_runs_table(inline, name):
     per = {s: runs[runs["scenario"] == s].groupby("replication").apply(_outcome, name,
                                                                         include_groups=False)
            for s in ("siloed", "aligned")}
+    per_cost = {s: runs[runs["scenario"] == s].groupby("replication").apply(
+        _outcome, "total_cost", include_groups=False) for s in ("siloed", "aligned")}
     o = next(o for o in OUTCOMES if o.name == name)
     for s, values in per.items():
         row = summary[(summary["scenario"] == s) & (summary["outcome"] == name)].iloc[0]
@@ -130,7 +132,10 @@ def test_summary_recomputed_from_the_runs_table(inline, name):
         assert row["mean"] == pytest.approx(x.mean(), rel=1e-9, abs=1e-9)
         if len(x) > 1 and x.std() > 0:
             lo, hi = stats.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=stats.sem(x))
-            lo, hi = max(lo, o.low), min(hi, o.high)  # clipped to the outcome's range
+            floor = o.low
+            if name == "net_bookings":  # never below minus the arm's largest cost
+                floor = -per_cost[s].max()
+            lo, hi = max(lo, floor), min(hi, o.high)  # clipped to the outcome's range
             assert (row["ci_low"], row["ci_high"]) == pytest.approx((lo, hi), rel=1e-9)
     row = summary[(summary["scenario"] == "aligned") & (summary["outcome"] == name)].iloc[0]
     both = per["aligned"].notna() & per["siloed"].notna()

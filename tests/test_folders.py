@@ -493,3 +493,34 @@ def test_validation_files_get_the_umask(tmp_path):
     files = list((tmp_path / "v").iterdir())
     assert any(p.suffix == ".png" for p in files)
     assert {p.stat().st_mode & 0o777 for p in files} == {0o644}
+
+
+def test_report_refuses_a_link_into_a_missing_folder(tmp_path):
+    from gtmsim.results import ResultsError, check_writable_file
+
+    link = tmp_path / "dangling.html"
+    link.symlink_to(tmp_path / "missing" / "x.html")
+    with pytest.raises(ResultsError, match="missing folder"):
+        check_writable_file(link, follow_links=True)
+    assert not (tmp_path / "missing").exists()
+
+
+def test_report_refuses_a_charts_folder_of_other_files_and_a_charts_file(tmp_path):
+    from gtmsim.cli import main
+
+    folder = tmp_path / "c"
+    assert main(["compare", "siloed", "aligned", "--reps", "2", "--months", "2", "--workers",
+                 "1", "--set", "market.prospects=1000", "--out", str(folder), "--quiet"]) == 0
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "charts").mkdir()
+    (mine / "charts" / "notes.txt").write_text("keep")
+    assert main(["report", str(folder), "-o", str(mine / "r.html")]) == 2
+    assert sorted(p.name for p in (mine / "charts").iterdir()) == ["notes.txt"]
+    assert not (mine / "r.html").exists()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "charts").write_text("a file")
+    assert main(["report", str(folder), "-o", str(other / "r.html")]) == 2
+    assert main(["report", str(folder)]) == 0  # its own charts folder, written twice
+    assert main(["report", str(folder)]) == 0

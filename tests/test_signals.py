@@ -15,6 +15,7 @@ import sys
 import textwrap
 import threading
 import time
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -385,3 +386,24 @@ def test_compare_warns_when_months_cut_off_a_timeline_entry(tmp_path, capsys):
     assert code == 0
     err = capsys.readouterr().err
     assert "timeline[0].month: 6 is after the last month (3)" in err
+
+
+def test_work_over_a_minute_is_announced_with_its_estimate(monkeypatch):
+    from gtmsim import experiment
+
+    monkeypatch.setattr(experiment, "estimate_run_seconds", lambda sc, months: 50.0)
+    tasks = [SimpleNamespace(scenario=object(), months=24) for _ in range(4)]
+    with pytest.warns(experiment.LongWorkWarning, match=r"4 runs × 50.0 s"):
+        assert experiment.check_work(tasks, 2, yes=False) == pytest.approx(100.0)
+    monkeypatch.setattr(experiment, "estimate_run_seconds", lambda sc, months: 10.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        experiment.check_work(tasks, 2, yes=False)  # 20 s: nothing to say
+
+
+def test_a_scheduler_port_out_of_range_is_refused_at_once():
+    from gtmsim.experiment import ExperimentError, _check_scheduler_address
+
+    with pytest.raises(ExperimentError, match="port 99999"):
+        _check_scheduler_address("tcp://127.0.0.1:99999")
+    assert _check_scheduler_address("tcp://127.0.0.1:8786") == "tcp://127.0.0.1:8786"
