@@ -434,6 +434,24 @@ async def _identity(address: str, timeout: float) -> Any:
         comm.abort()
 
 
+def _refused(address: str, timeout: float) -> None:
+    """Say at once when nothing listens at a TCP address (Dask would retry until timeout)."""
+    import socket
+
+    found = re.match(r"^(?:tcp://)?(\[[^\]]+\]|[^:/\[\]]+):(\d+)$", address)
+    if not found:
+        return  # tls, ucx, ws, inproc: left to Dask's own connect
+    host, port = found.group(1).strip("[]"), int(found.group(2))
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except ConnectionRefusedError:
+        raise ExperimentError(f"cannot reach the Dask scheduler at {address}: the connection "
+                              "was refused (nothing listens there); start one with "
+                              "`dask scheduler` or check the address") from None
+    except OSError:
+        return  # unknown host, unreachable network, timeout: Dask's connect reports it
+
+
 @contextmanager
 def _dask_executor(scheduler: str) -> Iterator[cf.Executor]:
     import asyncio
@@ -445,6 +463,7 @@ def _dask_executor(scheduler: str) -> Iterator[cf.Executor]:
     try:
         # Client() waits without bound for a server that accepts and never answers:
         # ask the scheduler who it is first, within the timeout.
+        _refused(address, timeout)
         asyncio.run(asyncio.wait_for(_identity(address, timeout), timeout))
         # A scheduler that accepts the connection and never answers must not hang the
         # command: the handshake is bounded too (distributed.comm.timeouts.connect).

@@ -387,6 +387,10 @@ def find_scenario(name_or_path: str | Path) -> Path:
     stem = path.name.removesuffix(".toml")
     if str(name_or_path) == stem and stem in shipped:
         return shipped[stem]
+    if path.exists():  # a folder, a FIFO, a device: not something to read a scenario from
+        what = "a folder" if path.is_dir() else "not a regular file"
+        raise ScenarioError([f"{name_or_path}: is {what}; give a scenario file (.toml) "
+                             "or a shipped scenario's name"])
     near = difflib.get_close_matches(stem, list(shipped), n=1)
     hint = f"; did you mean '{near[0]}'?" if near else ""
     raise ScenarioError(

@@ -490,3 +490,14 @@ def test_a_name_taken_from_the_file_stem_is_made_valid(tmp_path, stem, name):
 
 def test_a_blank_name_override_takes_the_file_stem():
     assert load_scenario("aligned", ['name=""']).name == "aligned"
+
+
+def test_a_folder_given_as_a_scenario_is_named_as_a_folder(tmp_path, monkeypatch, capsys):
+    from gtmsim.cli import main
+
+    (tmp_path / "dir.toml").mkdir()
+    (tmp_path / "baseline").mkdir()  # a results folder of that name does not hide the shipped one
+    monkeypatch.chdir(tmp_path)
+    assert main(["check", "dir.toml"]) == 2
+    assert "dir.toml: is a folder" in capsys.readouterr().err
+    assert main(["check", "baseline"]) == 0

@@ -407,3 +407,17 @@ def test_a_scheduler_port_out_of_range_is_refused_at_once():
     with pytest.raises(ExperimentError, match="port 99999"):
         _check_scheduler_address("tcp://127.0.0.1:99999")
     assert _check_scheduler_address("tcp://127.0.0.1:8786") == "tcp://127.0.0.1:8786"
+
+
+def test_a_scheduler_address_where_nothing_listens_is_refused_at_once(tmp_path, capsys):
+    from gtmsim.cli import main
+
+    with socket.socket() as s:  # a port that was free a moment ago
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    start = time.monotonic()
+    code = main(["compare", "siloed", "aligned", "--reps", "1", "--months", "1",
+                 "--scheduler", f"tcp://127.0.0.1:{port}", "--out", str(tmp_path / "x")])
+    assert code == 2 and time.monotonic() - start < 5
+    assert "connection was refused" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()
