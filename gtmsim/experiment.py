@@ -30,7 +30,6 @@ import re
 import shutil
 import signal
 import sys
-import threading
 import time
 import tomllib
 import warnings
@@ -44,12 +43,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from gtmsim.model import simulate
 from gtmsim.metrics import COLUMNS
+from gtmsim.model import simulate
 from gtmsim.results import (
     MANIFEST,
     MONTHLY,
-    STOP_SIGNALS,
     TEMP_SUFFIX,
     ResultsError,
     atomic_write_many,
@@ -58,6 +56,7 @@ from gtmsim.results import (
     read_parquet,
     remove_temporary,
     safe_name,
+    signals_held,
     versions,
     write_json,
     write_parquet,
@@ -620,25 +619,6 @@ def _whole(name: str, value: Any, *, low: int = 1, high: int | None = None,
     return int(value)
 
 
-@contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT/SIGTERM/SIGHUP while a finished run is stored, then deliver them:
-    a signal never leaves a run half-written."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    caught: list[int] = []
-    previous = {s: signal.signal(s, lambda signum, _frame: caught.append(signum))
-                for s in STOP_SIGNALS}
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-        for s in dict.fromkeys(caught):
-            signal.raise_signal(s)
-
-
 def _worker_error(task: Task, exc: BaseException) -> BaseException:
     """What the caller sees for a run that failed in a worker."""
     if isinstance(exc, ScenarioError):
@@ -691,7 +671,7 @@ def _execute(tasks: Sequence[Task], executor: cf.Executor | None,
     if executor is None:
         for task in tasks:
             df, seconds = _timed_run(task)
-            with _signals_deferred():
+            with signals_held():
                 on_result(task, df, seconds)
         return
     futures = {executor.submit(_timed_run, task): task for task in tasks}
@@ -706,7 +686,7 @@ def _execute(tasks: Sequence[Task], executor: cf.Executor | None,
                     df, seconds = future.result()
                 except Exception as exc:
                     raise _worker_error(task, exc) from None
-                with _signals_deferred():
+                with signals_held():
                     on_result(task, df, seconds)
             if not ready:
                 _check_cluster(executor, seen)

@@ -132,8 +132,9 @@ def _oserror(path: Path, exc: OSError, replaced: Sequence[Path] = ()) -> Results
 
 
 @contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM for a few renames, so a signal cannot split them.
+def signals_held() -> Iterator[None]:
+    """Hold the stop signals (SIGINT, SIGTERM, SIGHUP) while files that belong together are
+    written or renamed, so a signal cannot split them.
 
     A signal that arrives meanwhile is delivered to the usual handler right after.
     Signal handlers can only be set in the main thread; elsewhere nothing is held.
@@ -143,7 +144,7 @@ def _signals_held() -> Iterator[None]:
         return
     received: list[int] = []
     old = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in STOP_SIGNALS:
         if signal.getsignal(sig) is not None:  # None: a handler Python cannot restore
             old[sig] = signal.signal(sig, lambda num, frame: received.append(num))
     try:
@@ -180,7 +181,7 @@ def atomic_write_many(files: Mapping[Path, Callable[[Path], None]], *,
                 write(tmp)
             except OSError as exc:
                 raise _oserror(path, exc) from None
-        with _signals_held():
+        with signals_held():
             for i, (tmp, path) in enumerate(temps):
                 try:
                     os.replace(tmp, path)

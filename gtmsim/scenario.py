@@ -527,17 +527,7 @@ def flatten_changes(
 
 def set_dotted(data: dict, key: str, value: Any) -> dict:
     """A copy of `data` with the dotted `key` set to `value`."""
-    out = copy.deepcopy(data)
-    node = out
-    parts = key.split(".")
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = {}
-            node[part] = child
-        node = child
-    node[parts[-1]] = value
-    return out
+    return _set_leaves(data, {key: value})
 
 
 def _set_leaves(data: dict, leaves: Mapping[str, Any]) -> dict:
