@@ -499,8 +499,8 @@ def print_split(console: Console, table: Table, keys: int) -> None:
                      title=table.title if n == 0 else None)
         for i in group:
             src = table.columns[i]
-            part.add_column(src.header, justify=src.justify, no_wrap=i >= keys,
-                            min_width=need(i) if i >= keys else None)
+            # A fixed width no smaller than any cell: numbers stay whole, headers wrap at spaces.
+            part.add_column(src.header, justify=src.justify, width=need(i))
         for r in range(len(cells[0])):
             part.add_row(*(escape(cells[i][r]) for i in group))
         console.print(part)

@@ -188,3 +188,44 @@ def test_the_package_imports_the_model_only_when_asked():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+@pytest.fixture(scope="module")
+def tiny_experiments():
+    from gtmsim.experiment import compare, sweep
+
+    small = {"market.prospects": 1000}
+    return (compare(["siloed", "aligned"], reps=2, months=2, overrides=small, workers=1),
+            sweep("baseline", {"sales.reps": [2, 4]}, reps=2, months=2, overrides=small,
+                  workers=1))
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_compare_and_sweep_tables_keep_every_number_whole(tiny_experiments, width):
+    from gtmsim import cli
+
+    compared, swept = tiny_experiments
+    for table, keys in ((cli.compare_table(compared.summary()), 2),
+                        (cli.sweep_table(swept.summary(), list(swept.keys)), 1)):
+        cells = {line for col in table.columns for cell in cli._plain_cells(col)
+                 for line in cell.split("\n") if line}
+        console = Console(width=width, file=io.StringIO(), force_terminal=True,
+                          color_system=None)
+        cli.print_split(console, table, keys)
+        text = console.file.getvalue()
+        assert "…" not in text
+        assert max(len(line) for line in text.splitlines()) <= width
+        for cell in cells:
+            assert cell in text, (width, cell)
+
+
+def test_compare_table_through_a_pipe_is_tab_separated(tiny_experiments):
+    from gtmsim import cli
+
+    compared, _ = tiny_experiments
+    console = Console(width=80, file=io.StringIO(), force_terminal=False)
+    cli.print_split(console, cli.compare_table(compared.summary()), 2)
+    lines = console.file.getvalue().splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("Outcome\t"))
+    widths = {len(line.split("\t")) for line in lines[header:]}
+    assert widths == {8} and not any(c in "".join(lines) for c in "┃│━")
