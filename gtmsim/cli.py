@@ -720,7 +720,7 @@ def validate(check_name: str | None, size: str, seed: int, out_dir: Path | None,
 
 
 @app.command("report")
-@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("folder", type=_PathOption(file_okay=False, path_type=Path))
 @click.option("-o", "--output", "output", type=_PathOption(dir_okay=False, path_type=Path),
               help="The HTML file (default: FOLDER/report.html); charts go beside it. A link "
                    "given here is written through to its target; anything else but a "

@@ -396,7 +396,6 @@ def _cpu_count() -> int:
 _SCHEDULER_ADDRESS = re.compile(
     r"^(?:(?:tcp|tls|ucx|ws|wss)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$"
     r"|^inproc://\S+$")  # inproc: a LocalCluster(processes=False) in this process
-# Signals that end an experiment; the CLI turns each into an exception (see cli.main).
 
 
 def scheduler_timeout() -> float:
@@ -635,7 +634,7 @@ def _worker_error(task: Task, exc: BaseException) -> BaseException:
     if isinstance(exc, ModuleNotFoundError):
         return ExperimentError(f"the workers cannot import gtmsim ({exc}); install the "
                                "same gtmsim version on every worker")
-    if isinstance(exc, cf.process.BrokenProcessPool):
+    if isinstance(exc, cf.BrokenExecutor):  # a process pool's BrokenProcessPool among them
         return ExperimentError("a worker process ended abruptly (killed, or out of memory?) "
                                f"while running {task.file}; finished runs are kept, run the "
                                "same command with --resume to continue")

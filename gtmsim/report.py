@@ -368,14 +368,20 @@ def build_report(folder: str | Path, out: str | Path | None = None, *, dpi: int 
     levers = list(res.experiment.keys) if res.kind == "sweep" else []
     figures = charts.all_charts(res.display_runs, sweep_levers=levers, sweep_runs=res.runs)
     images = []
-    for i, (name, fig) in enumerate(figures.items(), start=1):
-        data = _png(fig, dpi)
-        plt.close(fig)
-        try:
-            atomic_write(chart_dir / f"{i:02d}_{name}.png", lambda tmp, d=data: tmp.write_bytes(d))
-        except ResultsError as exc:
-            raise ReportError(str(exc)) from None
-        images.append((name, base64.b64encode(data).decode("ascii")))
+    names = [f"{i:02d}_{name}.png" for i, name in enumerate(figures, start=1)]
+    try:
+        for file, (name, fig) in zip(names, figures.items(), strict=True):
+            data = _png(fig, dpi)
+            atomic_write(chart_dir / file, lambda tmp, d=data: tmp.write_bytes(d))
+            images.append((name, base64.b64encode(data).decode("ascii")))
+    except ResultsError as exc:
+        raise ReportError(str(exc)) from None
+    finally:
+        for fig in figures.values():
+            plt.close(fig)
+    for old in chart_dir.glob("[0-9][0-9]_*.png"):  # charts of an earlier report, now gone
+        if old.name not in names:
+            old.unlink()
 
     m = res.manifest
     title = {"run": "Run", "compare": "Comparison", "sweep": "Sweep"}[res.kind]

@@ -362,7 +362,21 @@ def write_run(result: RunResult, folder: str | Path, command: Sequence[str] | No
         if created and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()  # leave no empty folder behind
         raise
+    if kind == "run":
+        _remove_stale_report(folder)
     return folder
+
+
+def _remove_stale_report(folder: Path) -> None:
+    """A previous run's report.html and charts describe numbers that are gone: remove them."""
+    report, charts = folder / "report.html", folder / "charts"
+    if report.is_file() and not report.is_symlink():
+        report.unlink()
+    if charts.is_dir() and not charts.is_symlink():
+        for png in charts.glob("[0-9][0-9]_*.png"):
+            png.unlink()
+        if not any(charts.iterdir()):
+            charts.rmdir()
 
 
 def read_run(folder: str | Path) -> pd.DataFrame:

@@ -524,3 +524,21 @@ def test_report_refuses_a_charts_folder_of_other_files_and_a_charts_file(tmp_pat
     assert main(["report", str(folder), "-o", str(other / "r.html")]) == 2
     assert main(["report", str(folder)]) == 0  # its own charts folder, written twice
     assert main(["report", str(folder)]) == 0
+
+
+def test_a_new_run_or_report_leaves_no_stale_report_or_chart(tmp_path):
+    from gtmsim.cli import main
+
+    folder = tmp_path / "r"
+    args = ["run", "baseline", "--months", "2", "--set", "market.prospects=1000",
+            "--out", str(folder), "--quiet"]
+    assert main(args) == 0
+    assert main(["report", str(folder)]) == 0
+    stale = folder / "charts" / "99_gone.png"
+    stale.write_bytes(b"old chart")
+    assert main(["report", str(folder)]) == 0
+    assert not stale.exists()  # a chart the new report does not draw is removed
+    assert (folder / "report.html").is_file()
+    assert main(args + ["--seed", "5"]) == 0  # the numbers changed: the old report is gone
+    assert not (folder / "report.html").exists() and not (folder / "charts").exists()
+    assert main(["report", ""]) == 2
