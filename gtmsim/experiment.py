@@ -51,7 +51,10 @@ from gtmsim.results import (
     TEMP_SUFFIX,
     ResultsError,
     atomic_write_many,
+    csv_writer,
     folder_kind,
+    json_writer,
+    parquet_writer,
     read_manifest,
     read_parquet,
     remove_temporary,
@@ -839,13 +842,11 @@ class _Folder:
         return None
 
     def finish(self, exp: Experiment, manifest: dict[str, Any]) -> None:
-        runs, summary = exp.runs, exp.summary()
-        text = json.dumps(manifest, indent=2, default=str) + "\n"
         # All three complete before any replaces the old: the manifest says complete last.
         atomic_write_many({
-            self.path / RUNS: lambda tmp: runs.to_parquet(tmp, index=False),
-            self.path / SUMMARY: lambda tmp: summary.to_csv(tmp, index=False),
-            self.path / MANIFEST: lambda tmp: tmp.write_text(text, encoding="utf-8"),
+            self.path / RUNS: parquet_writer(exp.runs),
+            self.path / SUMMARY: csv_writer(exp.summary()),
+            self.path / MANIFEST: json_writer(manifest),
         })
 
 

@@ -40,7 +40,7 @@ from gtmsim.prospects import (
     first_of_each,
 )
 from gtmsim.sales import RECYCLING, LeadDesk, SalesRep
-from gtmsim.scenario import Scenario, with_changes
+from gtmsim.scenario import Scenario, flatten_changes, with_changes
 
 STREAMS = ("market", "marketing", "wom", "inbound", "team", "outbound")
 # Distance between two days' starting points in a stream's PCG64 sequence: the golden
@@ -119,17 +119,6 @@ class Tally:
     def add_wins(self, segments: np.ndarray, values: np.ndarray) -> None:
         self.bookings_by_seg += np.bincount(segments, weights=values, minlength=self.n_segments)
         self.bookings += float(values.sum())
-
-
-def _dotted_keys(changes: dict, prefix: str = "") -> set[str]:
-    """The dotted keys a timeline entry names, whether written quoted or as nested tables."""
-    keys = set()
-    for k, v in changes.items():
-        key = f"{prefix}{k}"
-        keys.add(key)
-        if isinstance(v, dict):
-            keys |= _dotted_keys(v, f"{key}.")
-    return keys
 
 
 class GTMModel(mesa.Model):
@@ -409,7 +398,7 @@ class GTMModel(mesa.Model):
         for change in self.config.timeline:
             if change.month == month:
                 self.config = with_changes(self.config, change.set, f"timeline month {month}")
-                once = once or "alignment.cost_once" in _dotted_keys(change.set)
+                once = once or "alignment.cost_once" in flatten_changes(change.set)[0]
                 self.levers = self.config.levers
                 self._sync_programs()
                 self._sync_reps(hire_day=self.day)

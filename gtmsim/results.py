@@ -211,29 +211,29 @@ def remove_temporary(folder: Path) -> list[Path]:
     return left
 
 
-def _parquet(df: pd.DataFrame) -> Callable[[Path], None]:
+def parquet_writer(df: pd.DataFrame) -> Callable[[Path], None]:
     return lambda tmp: df.to_parquet(tmp, index=False)
 
 
-def _csv(df: pd.DataFrame) -> Callable[[Path], None]:
+def csv_writer(df: pd.DataFrame) -> Callable[[Path], None]:
     return lambda tmp: df.to_csv(tmp, index=False)
 
 
-def _json(data: Any) -> Callable[[Path], None]:
+def json_writer(data: Any) -> Callable[[Path], None]:
     text = json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
     return lambda tmp: tmp.write_text(text, encoding="utf-8")
 
 
 def write_parquet(df: pd.DataFrame, path: Path) -> None:
-    atomic_write(path, _parquet(df))
+    atomic_write(path, parquet_writer(df))
 
 
 def write_csv(df: pd.DataFrame, path: Path) -> None:
-    atomic_write(path, _csv(df))
+    atomic_write(path, csv_writer(df))
 
 
 def write_json(data: Any, path: Path) -> None:
-    atomic_write(path, _json(data))
+    atomic_write(path, json_writer(data))
 
 
 def read_manifest(folder: str | Path) -> dict[str, Any]:
@@ -356,8 +356,8 @@ def write_run(result: RunResult, folder: str | Path, command: Sequence[str] | No
         raise ResultsError(f"{folder}: holds {kind} results; choose another --out")
     created = not folder.exists()
     try:
-        atomic_write_many({folder / MONTHLY: _parquet(identified(result)),
-                           folder / MANIFEST: _json(run_manifest(result, command))})
+        atomic_write_many({folder / MONTHLY: parquet_writer(identified(result)),
+                           folder / MANIFEST: json_writer(run_manifest(result, command))})
     except BaseException:
         if created and folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()  # leave no empty folder behind
