@@ -20,6 +20,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
+from gtmsim import kernels
 from gtmsim.alignment import Levers
 from gtmsim.marketing import DAYS_PER_MONTH, MarketingProgram, fit_keep, touch
 from gtmsim.metrics import COLUMNS
@@ -36,7 +37,7 @@ from gtmsim.prospects import (
     UNAWARE,
     Prospects,
     ProspectView,
-    draw_count,
+    draw_counts,
     first_of_each,
 )
 from gtmsim.sales import RECYCLING, LeadDesk, SalesRep
@@ -112,9 +113,6 @@ class Tally:
     def close_month(self) -> None:
         self.history.append((self.leads_by_seg.copy(), self.bookings_by_seg.copy()))
         self.reset()
-
-    def add_leads(self, segments: np.ndarray) -> None:
-        self.leads_by_seg += np.bincount(segments, minlength=self.n_segments)
 
     def add_wins(self, segments: np.ndarray, values: np.ndarray) -> None:
         self.bookings_by_seg += np.bincount(segments, weights=values, minlength=self.n_segments)
@@ -267,13 +265,14 @@ class GTMModel(mesa.Model):
         `u` holds a uniform for each, drawn by the caller's stream."""
         if len(idx) == 0:
             return
+        self.desk.intake(self._asking(idx, u), SRC_INBOUND)
+
+    def _asking(self, idx: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """Of aware prospects `idx` in a buying window, those who ask: `u` under
+        inbound propensity × trust."""
         p = self.prospects
-        weighs = (p.stage[idx] == AWARE) & p.in_market(idx, self.day)
-        idx, u = idx[weighs], u[weighs]
-        if len(idx) == 0:
-            return
-        chance = self.config.market.inbound_propensity * p.trust_now(idx, self.day)
-        self.desk.intake(idx[u < chance], SRC_INBOUND)
+        return kernels.considering(idx, u, self.day, self.config.market.inbound_propensity,
+                                   p.stage, p.in_market_until, p.trust, p.trust_day, p._decay)
 
     def release(self, idx: np.ndarray, reason: str, *, worked: bool) -> None:
         """Leads or deals that end without a win: back to nurture or dormant (recycling lever)."""
@@ -303,18 +302,13 @@ class GTMModel(mesa.Model):
         # ASSUMPTION: buying windows open at a constant rate so that about `in_market_share`
         # of the market is buying at any time (95:5 rule, Ehrenberg-Bass), lasting 0.5–1.5×
         # `buying_window_days`.
-        k = draw_count(rng, p.n * mk.in_market_share / mk.buying_window_days)
+        k = self._window_count
         if k:
             u = rng.random((k, 3))  # who, window length, asks
-            idx = (u[:, 0] * p.n).astype(np.int64)
-            first = first_of_each(idx)
-            idx, u = idx[first], u[first]
-            st = p.stage[idx]
-            opens = ((st == UNAWARE) | (st == AWARE) | (st == DORMANT)) & ~p.in_market(idx, day)
-            idx, u = idx[opens], u[opens]
-            length = mk.buying_window_days * (0.5 + u[:, 1])
-            p.in_market_until[idx] = day + np.maximum(1, np.round(length)).astype(np.int32)
-            self.consider(idx, u[:, 2])
+            # The unaware, aware and dormant out of market open a window (first draw each).
+            idx, ask = kernels.open_windows(u, p.n, day, mk.buying_window_days, p.stage,
+                                            p.in_market_until, p.mark)
+            self.consider(idx, ask)
         self._word_of_mouth()
         p.wake(day)
 
@@ -328,41 +322,26 @@ class GTMModel(mesa.Model):
         # Talks are a Poisson process per spreader; drawn by thinning over everyone known:
         # aware, leads and deals talk at rate q, customers at q × referral_weight.
         w_max = max(1.0, mk.referral_weight)
-        rate = mk.word_of_mouth / DAYS_PER_MONTH
         # Candidate speakers come from the whole market (the unaware and dormant do not talk),
         # so scenarios on one seed hear the same talks wherever their states agree. Per talk:
         # speaker, thinning, three for the contact, the listener's ask as newly aware and as
         # referred.
-        u = rng.random((draw_count(rng, rate * w_max * p.n), 7))
-        speakers = (u[:, 0] * p.n).astype(np.int64)
-        st = p.stage[speakers]
-        weight = np.where(
-            (st == AWARE) | (st == LEAD) | (st == OPPORTUNITY), 1.0,
-            np.where(st == CUSTOMER, mk.referral_weight, 0.0),
-        )
-        talks = u[:, 1] * w_max < weight
-        speakers, u = speakers[talks], u[talks]
+        u = rng.random((self._talk_count, 7))
+        speakers, rows, from_customer, speaker_trust = kernels.talks(
+            u, p.n, mk.referral_weight, w_max, p.stage, p.trust, p.trust_day, p._decay, day)
         if len(speakers) == 0:
             return
+        u = u[rows]
         targets = p.contacts(speakers, u[:, 2:5])
-        from_customer = p.stage[speakers] == CUSTOMER
-        speaker_trust = np.where(from_customer, 1.0, p.trust_now(speakers, day))
         # ASSUMPTION: a talk always makes an unaware listener aware (Bass imitation, q per month)
         # and passes on a share of the speaker's trust (customers count as fully trusting).
-        first = first_of_each(targets)
-        hearing = targets[first]
-        newly = p.stage[hearing] == UNAWARE
-        p.move(hearing[newly], AWARE, day)
-        reachable = p.stage[targets] != DORMANT
-        p.add_trust(targets[reachable], mk.referral_trust * speaker_trust[reachable], day)
-        self.consider(hearing[newly], u[first[newly], 5])
-        talk = np.flatnonzero(from_customer)
-        talk = talk[first_of_each(targets[talk])]
-        referred = targets[talk]
-        asks = (p.stage[referred] == AWARE) & p.in_market(referred, day)
-        referred, ask = referred[asks], u[talk[asks], 6]
-        chance = mk.inbound_propensity * p.trust_now(referred, day)
-        self.desk.intake(referred[ask < chance], SRC_REFERRAL)
+        newly, ask = kernels.hear(targets, speaker_trust, u[:, 5], mk.referral_trust, day,
+                                  p.stage, p.stage_day, p.flows, p.segment, p.known_by_seg,
+                                  p.trust, p.trust_day, p._decay, p.mark)
+        self.consider(newly, ask)
+        # A listener's first talk from a customer is a referral: in market, it may ask.
+        referred, ask = kernels.referred(targets, from_customer, u[:, 6], p.mark)
+        self.desk.intake(self._asking(referred, ask), SRC_REFERRAL)
 
     # ---------------------------------------------------------------- time
 
@@ -371,6 +350,7 @@ class GTMModel(mesa.Model):
         self._restart_streams()
         if self.day % DAYS_PER_MONTH == 0:
             self._start_month()
+        self._draw_counts()
         self.day_touches = []
         self.marketing.do("step")  # programs choose whom to touch (order does not matter)
         touch(self, self.day_touches)  # the day's touches reach the market together
@@ -386,6 +366,21 @@ class GTMModel(mesa.Model):
         if self.day % DAYS_PER_MONTH == DAYS_PER_MONTH - 1:
             self._end_month()
         self.day += 1
+
+    def _draw_counts(self) -> None:
+        """Today's Poisson counts: each program's touches, buying windows opening, candidate
+        talks. Each is the first number of its stream today, so they are drawn together."""
+        mk = self.config.market
+        n = self.prospects.n
+        progs = list(self.programs.values())
+        talk_mean = mk.word_of_mouth / DAYS_PER_MONTH * max(1.0, mk.referral_weight) * n
+        counts = draw_counts(
+            [prog.stream for prog in progs] + [self.streams["inbound"], self.streams["wom"]],
+            [prog.reach_per_day for prog in progs]
+            + [n * mk.in_market_share / mk.buying_window_days, talk_mean])
+        for prog, k in zip(progs, counts, strict=False):
+            prog.today = k
+        self._window_count, self._talk_count = counts[-2:]
 
     @property
     def month(self) -> int:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from gtmsim import kernels
 from gtmsim.prospects import (
     AWARE,
     CUSTOMER,
@@ -68,13 +69,6 @@ def win_probability(
     return 1.0 / (1.0 + np.exp(-logit))
 
 
-def lead_score(p: Prospects, idx: np.ndarray, day: int) -> np.ndarray:
-    """The shared lead definition's score (0–1): fit, engagement and buying intent."""
-    # ASSUMPTION: the score weighs ICP fit 1/2, trust 1/4 and intent (in a buying window,
-    # shown by the request itself) 1/4; below the threshold marketing keeps nurturing.
-    return 0.5 * p.fit[idx] + 0.25 * p.trust_now(idx, day) + 0.25 * p.in_market(idx, day)
-
-
 class LeadDesk:
     """Leads from their creation to a rep's first response (or their end)."""
 
@@ -100,19 +94,15 @@ class LeadDesk:
             return idx
         m = self.model
         p = m.prospects
-        idx = unique_ids(idx)
-        idx = idx[p.stage[idx] == AWARE]
+        # Distinct aware prospects, sorted, that meet the lead definition (outbound skips it).
+        idx = kernels.make_leads(np.asarray(idx, dtype=np.int64), outbound, m.day,
+                                 m.levers.lead_threshold, source, p.stage, p.stage_day, p.flows,
+                                 p.segment, p.known_by_seg, p.fit, p.in_market_until, p.trust,
+                                 p.trust_day, p._decay, p.lead_day, p.lead_count, p.source,
+                                 m.tally.leads_by_seg)
         if len(idx) == 0:
             return idx
-        if not outbound:
-            idx = idx[lead_score(p, idx, m.day) >= m.levers.lead_threshold]
-        p.move(idx, LEAD, m.day)
-        p.lead_day[idx] = m.day
-        p.lead_count[idx] += 1
-        p.source[idx] = source
-        m.tally.add_leads(p.segment[idx])
-        m.log.record("leads", day=m.day, prospect=idx, segment=p.segment[idx],
-                     source=np.full(len(idx), source, dtype=np.int8))
+        m.log.record("leads", day=m.day, prospect=idx, segment=p.segment[idx], source=source)
         if not outbound:
             self.pending = np.concatenate([self.pending, idx])
         return idx
