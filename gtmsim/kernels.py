@@ -22,6 +22,7 @@ import numpy as np
 from numba import njit
 
 UNAWARE, AWARE, LEAD, OPPORTUNITY, CUSTOMER, DORMANT = range(6)
+SRC_INBOUND, SRC_MARKETING, SRC_REFERRAL, SRC_OUTBOUND, SRC_CAPTURE = range(1, 6)
 _F32_HALF = np.float32(0.5)
 
 
@@ -396,3 +397,72 @@ def lead_luck(idx, lead_count, luck_seed):
         h = mix64(key ^ luck_seed)
         out[j] = np.float64(h >> np.uint64(11)) / 2.0**53
     return out
+
+
+# ---------------------------------------------------------------- whole phases
+# `state` is `Prospects.state(tally)`: the arrays the phases read and change, in this order.
+
+
+@njit(cache=True)
+def _leads(idx, outbound, day, threshold, source, decay, state):
+    (stage, stage_day, flows, segment, known_by_seg, fit, in_market_until, trust, trust_day,
+     lead_day, lead_count, source_of, _, leads_by_seg) = state
+    return make_leads(idx, outbound, day, threshold, source, stage, stage_day, flows, segment,
+                      known_by_seg, fit, in_market_until, trust, trust_day, decay, lead_day,
+                      lead_count, source_of, leads_by_seg)
+
+
+@njit(cache=True)
+def _asks(idx, u, day, propensity, threshold, source, decay, state):
+    """Aware prospects in market who ask (`considering`) and meet the lead definition."""
+    stage, in_market_until, trust, trust_day = state[0], state[6], state[7], state[8]
+    asking = considering(idx, u, day, propensity, stage, in_market_until, trust, trust_day, decay)
+    return _leads(asking, False, day, threshold, source, decay, state)
+
+
+@njit(cache=True)
+def touch_day(idx, effect, chance, day, propensity, threshold, decay, state):
+    """One day's touches of every program (see `marketing.touch`). Returns the new leads:
+    newly aware prospects who ask, hand-raisers, and captured prospects."""
+    stage, stage_day, flows, segment, known_by_seg = state[0], state[1], state[2], state[3], state[4]
+    in_market_until, trust, trust_day = state[6], state[7], state[8]
+    idx, effect, chance, who, starts, of, woke = touch_group(
+        idx, effect, chance, day, stage, stage_day, flows, segment, known_by_seg, trust,
+        trust_day, decay)
+    asked = _asks(who[woke], chance[2][starts][woke], day, propensity, threshold, SRC_INBOUND,
+                  decay, state)
+    hands, caps = touch_asks(idx, effect, chance, who, of, day, stage, in_market_until, trust,
+                             trust_day, decay)
+    hands = _leads(hands, False, day, threshold, SRC_MARKETING, decay, state)
+    caps = _leads(caps, False, day, threshold, SRC_CAPTURE, decay, state)
+    return asked, hands, caps
+
+
+@njit(cache=True)
+def market_day(u_windows, u_talks, n, day, window_days, propensity, threshold, talk_on,
+               referral_weight, w_max, referral_trust, net, network_seed, seg_size, by_segment,
+               seg_start, decay, state):
+    """Buying windows open and word of mouth spreads (see `GTMModel._market_day`). Returns the
+    new leads: window openers who ask, newly aware listeners who ask, referred prospects."""
+    stage, stage_day, flows, segment, known_by_seg = state[0], state[1], state[2], state[3], state[4]
+    in_market_until, trust, trust_day, mark = state[6], state[7], state[8], state[12]
+    empty = np.empty(0, dtype=np.int64)
+    idx, ask = open_windows(u_windows, n, day, window_days, stage, in_market_until, mark)
+    opened = _asks(idx, ask, day, propensity, threshold, SRC_INBOUND, decay, state)
+    if not talk_on or known_by_seg.sum() == 0:
+        return opened, empty, empty
+    speakers, rows, customer, speaker_trust = talks(u_talks, n, referral_weight, w_max, stage,
+                                                    trust, trust_day, decay, day)
+    if speakers.shape[0] == 0:
+        return opened, empty, empty
+    u = u_talks[rows]
+    kind, homophily, degree, rewire = net
+    targets = contacts(speakers, u[:, 2:5], kind, n, homophily, degree, rewire, network_seed,
+                       segment, seg_size, by_segment, seg_start)
+    newly, newly_ask = hear(targets, speaker_trust, u[:, 5], referral_trust, day, stage,
+                            stage_day, flows, segment, known_by_seg, trust, trust_day, decay,
+                            mark)
+    heard = _asks(newly, newly_ask, day, propensity, threshold, SRC_INBOUND, decay, state)
+    ref, ref_ask = referred(targets, customer, u[:, 6], mark)
+    return opened, heard, _asks(ref, ref_ask, day, propensity, threshold, SRC_REFERRAL, decay,
+                                state)

@@ -16,7 +16,7 @@ import mesa
 import numpy as np
 
 from gtmsim import kernels
-from gtmsim.prospects import SRC_CAPTURE, SRC_MARKETING, Prospects
+from gtmsim.prospects import SRC_CAPTURE, SRC_INBOUND, SRC_MARKETING, Prospects
 from gtmsim.scenario import Program
 
 if TYPE_CHECKING:
@@ -168,19 +168,12 @@ def touch(model: GTMModel, batch: list[tuple[MarketingProgram, np.ndarray, np.nd
     effects = np.array([prog.effects for prog, _, _ in batch]).T
     effect = effects[:, np.repeat(np.arange(len(batch)), [len(b[1]) for b in batch])]
     chance = np.concatenate([b[2] for b in batch], axis=1)
-    # Touches grouped by prospect (`who` the distinct prospects, `of[t]` touch t's prospect):
-    # the unaware wake, trust gains of one day's touches compound (1 − Π(1 − gain)).
-    idx, effect, chance, who, starts, of, woke = kernels.touch_group(
-        idx, effect, chance, day, p.stage, p.stage_day, p.flows, p.segment, p.known_by_seg,
-        p.trust, p.trust_day, p._decay)
-    # Newly aware prospects who are in market may ask for a demo.
-    model.consider(who[woke], chance[2][starts][woke])
-    if not (effects[2].any() or effects[3].any()):
-        return
+    # Touches grouped by prospect: the unaware wake, trust gains of one day's touches compound
+    # (1 − Π(1 − gain)), and newly aware prospects who are in market may ask for a demo.
     # ASSUMPTION: a program's hand-raise chance scales with trust (0.5 + trust): people answer
     # calls to action from brands they trust. Gated content turns touched prospects who are
     # not buying into leads; marketing does this as far as it is rewarded for lead volume.
-    hands, captured = kernels.touch_asks(idx, effect, chance, who, of, day, p.stage,
-                                         p.in_market_until, p.trust, p.trust_day, p._decay)
-    model.desk.intake(hands, SRC_MARKETING)
-    model.desk.intake(captured, SRC_CAPTURE)
+    asked, hands, captured = kernels.touch_day(
+        idx, effect, chance, day, model.config.market.inbound_propensity,
+        model.levers.lead_threshold, p._decay, p.state(model.tally.leads_by_seg))
+    model.desk.add_leads(((asked, SRC_INBOUND), (hands, SRC_MARKETING), (captured, SRC_CAPTURE)))

@@ -29,6 +29,7 @@ from gtmsim.prospects import (
     CUSTOMER,
     DORMANT,
     LEAD,
+    NETWORK_KINDS,
     OPPORTUNITY,
     SOURCES,
     SRC_INBOUND,
@@ -38,7 +39,6 @@ from gtmsim.prospects import (
     Prospects,
     ProspectView,
     draw_counts,
-    first_of_each,
 )
 from gtmsim.sales import RECYCLING, LeadDesk, SalesRep
 from gtmsim.scenario import Scenario, flatten_changes, with_changes
@@ -50,6 +50,76 @@ STREAMS = ("market", "marketing", "wom", "inbound", "team", "outbound")
 DAY_JUMP = 0x9E3779B97F4A7C15F39CC0605CEDC835
 # Feedback looks back a year: enterprise deals take months, so a shorter window sees too few.
 FEEDBACK_MONTHS = 12
+
+
+_MASK64, _MASK128 = 2**64 - 1, 2**128 - 1
+
+
+def _pcg64_words(bits: np.random.PCG64) -> tuple[np.ndarray, np.ndarray] | None:
+    """Views of a PCG64's LCG state (two uint64 words) and its buffered-uint32 flag, so that
+    the state can be set without the `state` property's dictionary (a few µs a call).
+
+    The layout is NumPy's C struct; it is checked here against the `state` property by
+    writing a test value, and None (use the property) is returned if it does not match.
+    """
+    import ctypes
+
+    try:
+        address = bits.ctypes.state_address
+        inner = ctypes.c_void_p.from_address(address).value
+        words = np.ctypeslib.as_array((ctypes.c_uint64 * 2).from_address(inner))
+        flags = np.ctypeslib.as_array((ctypes.c_uint32 * 2).from_address(address + 8))
+    except (AttributeError, TypeError, ValueError):
+        return None
+    saved = bits.state
+    probe = 0x0123456789ABCDEF_FEDCBA9876543210
+    words[0], words[1] = probe & _MASK64, probe >> 64
+    fits = bits.state["state"]["state"] == probe
+    bits.state = saved
+    return (words, flags) if fits else None
+
+
+class DayStarts:
+    """Puts a PCG64 stream at the start of a day of its sequence: point (day + 1) × `DAY_JUMP`
+    from where it was spawned (see `GTMModel._restart_streams`).
+
+    The day's starting state follows the last one by an affine step (the LCG advanced by
+    `DAY_JUMP`: s' = a·s + c mod 2^128, constants found by advancing 0 and 1), so a restart
+    is two integer operations and a write of the state.
+    """
+
+    def __init__(self, bits: np.random.PCG64):
+        self.bits = bits
+        self.start = bits.state
+        self.words = _pcg64_words(bits)
+        inc = self.start["state"]["inc"]
+        probe = np.random.PCG64()
+        ends = []
+        for s0 in (0, 1):
+            probe.state = {"bit_generator": "PCG64", "state": {"state": s0, "inc": inc},
+                           "has_uint32": 0, "uinteger": 0}
+            probe.advance(DAY_JUMP)
+            ends.append(probe.state["state"]["state"])
+        self.c = ends[0]
+        self.a = (ends[1] - ends[0]) & _MASK128
+        self.day: int | None = None  # the day of the state in `next`
+        self.next = 0
+
+    def restart(self, day: int) -> None:
+        if day != self.day:  # the first restart, or days skipped: jump from the spawn point
+            self.bits.state = self.start
+            self.bits.advance((day + 1) * DAY_JUMP % 2**128)
+            self.next = self.bits.state["state"]["state"]
+        elif self.words is None:
+            state = dict(self.start)
+            state["state"] = {"state": self.next, "inc": self.start["state"]["inc"]}
+            self.bits.state = state
+        else:
+            words, flags = self.words
+            words[0], words[1] = self.next & _MASK64, self.next >> 64
+            flags[0] = flags[1] = 0  # no buffered 32-bit half
+        self.next = (self.a * self.next + self.c) & _MASK128
+        self.day = day + 1
 
 
 class EventLog:
@@ -142,7 +212,7 @@ class GTMModel(mesa.Model):
         self.levers: Levers = scenario.levers
         self.day = 0
         self._root_entropy = self.rng.bit_generator.seed_seq.entropy
-        self._stream_starts: dict[tuple[int, ...], tuple[np.random.PCG64, dict]] = {}
+        self._stream_starts: dict[tuple[int, ...], DayStarts] = {}
         self.streams = {name: self._new_stream((i,)) for i, name in enumerate(STREAMS)}
         market_rng = self.streams["market"]
         self.prospects = Prospects(scenario.market, market_rng, int(market_rng.integers(2**62)))
@@ -174,7 +244,7 @@ class GTMModel(mesa.Model):
     def _new_stream(self, key: tuple[int, ...]) -> np.random.Generator:
         """A random stream of its own, spawned from the seed by `key`; see `_restart_streams`."""
         bits = np.random.PCG64(np.random.SeedSequence(self._root_entropy, spawn_key=key))
-        self._stream_starts[key] = (bits, bits.state)
+        self._stream_starts[key] = DayStarts(bits)
         return np.random.Generator(bits)
 
     def _restart_streams(self) -> None:
@@ -184,10 +254,8 @@ class GTMModel(mesa.Model):
         even after their funnels have made them draw different amounts on earlier days:
         common random numbers hold day by day rather than until the first difference.
         """
-        jump = (self.day + 1) * DAY_JUMP % 2**128  # point 0 is where the market was built
-        for bits, start in self._stream_starts.values():
-            bits.state = start
-            bits.advance(jump)
+        for stream in self._stream_starts.values():
+            stream.restart(self.day)
 
     def _program_rng(self, name: str) -> np.random.Generator:
         return self._new_stream((STREAMS.index("marketing"), zlib.crc32(name.encode())))
@@ -297,51 +365,28 @@ class GTMModel(mesa.Model):
         """Buying windows open, word of mouth spreads, dormant prospects return."""
         p = self.prospects
         mk = self.config.market
-        day = self.day
-        rng = self.streams["inbound"]
         # ASSUMPTION: buying windows open at a constant rate so that about `in_market_share`
         # of the market is buying at any time (95:5 rule, Ehrenberg-Bass), lasting 0.5–1.5×
-        # `buying_window_days`.
-        k = self._window_count
-        if k:
-            u = rng.random((k, 3))  # who, window length, asks
-            # The unaware, aware and dormant out of market open a window (first draw each).
-            idx, ask = kernels.open_windows(u, p.n, day, mk.buying_window_days, p.stage,
-                                            p.in_market_until, p.mark)
-            self.consider(idx, ask)
-        self._word_of_mouth()
-        p.wake(day)
-
-    def _word_of_mouth(self) -> None:
-        p = self.prospects
-        mk = self.config.market
-        if mk.word_of_mouth <= 0 or p.n_known == 0:
-            return
-        rng = self.streams["wom"]
-        day = self.day
-        # Talks are a Poisson process per spreader; drawn by thinning over everyone known:
-        # aware, leads and deals talk at rate q, customers at q × referral_weight.
-        w_max = max(1.0, mk.referral_weight)
-        # Candidate speakers come from the whole market (the unaware and dormant do not talk),
-        # so scenarios on one seed hear the same talks wherever their states agree. Per talk:
-        # speaker, thinning, three for the contact, the listener's ask as newly aware and as
-        # referred.
-        u = rng.random((self._talk_count, 7))
-        speakers, rows, from_customer, speaker_trust = kernels.talks(
-            u, p.n, mk.referral_weight, w_max, p.stage, p.trust, p.trust_day, p._decay, day)
-        if len(speakers) == 0:
-            return
-        u = u[rows]
-        targets = p.contacts(speakers, u[:, 2:5])
+        # `buying_window_days`. Per window: who, its length, the prospect's ask.
+        u_windows = self.streams["inbound"].random((self._window_count, 3))
+        # Talks are a Poisson process per spreader, drawn by thinning: aware, leads and deals
+        # talk at rate q, customers at q × referral_weight. Candidate speakers come from the
+        # whole market (the unaware and dormant do not talk), so scenarios on one seed hear
+        # the same talks wherever their states agree. Per talk: speaker, thinning, three for
+        # the contact, the listener's ask as newly aware and as referred.
         # ASSUMPTION: a talk always makes an unaware listener aware (Bass imitation, q per month)
         # and passes on a share of the speaker's trust (customers count as fully trusting).
-        newly, ask = kernels.hear(targets, speaker_trust, u[:, 5], mk.referral_trust, day,
-                                  p.stage, p.stage_day, p.flows, p.segment, p.known_by_seg,
-                                  p.trust, p.trust_day, p._decay, p.mark)
-        self.consider(newly, ask)
-        # A listener's first talk from a customer is a referral: in market, it may ask.
-        referred, ask = kernels.referred(targets, from_customer, u[:, 6], p.mark)
-        self.desk.intake(self._asking(referred, ask), SRC_REFERRAL)
+        talk_on = mk.word_of_mouth > 0 and p.n_known > 0
+        u_talks = self.streams["wom"].random((self._talk_count if talk_on else 0, 7))
+        net = mk.network
+        opened, heard, referred = kernels.market_day(
+            u_windows, u_talks, p.n, self.day, mk.buying_window_days, mk.inbound_propensity,
+            self.levers.lead_threshold, talk_on, mk.referral_weight, max(1.0, mk.referral_weight),
+            mk.referral_trust, (NETWORK_KINDS.index(net.kind), net.homophily, net.degree, net.rewire),
+            p._network_seed, p.seg_size, p._by_segment, p._seg_start, p._decay,
+            p.state(self.tally.leads_by_seg))
+        self.desk.add_leads(((opened, SRC_INBOUND), (heard, SRC_INBOUND), (referred, SRC_REFERRAL)))
+        p.wake(self.day)
 
     # ---------------------------------------------------------------- time
 

@@ -16,15 +16,26 @@ import numpy as np
 from scipy.special import pdtrik
 
 from gtmsim import kernels
+from gtmsim.kernels import (  # noqa: F401  (stage and source codes are shared with the kernels)
+    AWARE,
+    CUSTOMER,
+    DORMANT,
+    LEAD,
+    OPPORTUNITY,
+    SRC_CAPTURE,
+    SRC_INBOUND,
+    SRC_MARKETING,
+    SRC_OUTBOUND,
+    SRC_REFERRAL,
+    UNAWARE,
+)
 from gtmsim.scenario import Market
 
-UNAWARE, AWARE, LEAD, OPPORTUNITY, CUSTOMER, DORMANT = range(6)
 STAGES = ("unaware", "aware", "lead", "opportunity", "customer", "dormant")
 N_STAGES = len(STAGES)
 
 # Lead sources, for inspection and reporting.
 SOURCES = ("none", "inbound", "marketing", "referral", "outbound", "capture")
-SRC_INBOUND, SRC_MARKETING, SRC_REFERRAL, SRC_OUTBOUND, SRC_CAPTURE = range(1, 6)
 NETWORK_KINDS = ("full", "clustered", "small_world")
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)
@@ -151,6 +162,13 @@ class Prospects:
         if len(idx):
             kernels.move(np.asarray(idx, dtype=np.int64), to, day, self.stage, self.stage_day,
                          self.flows, self.segment, self.known_by_seg)
+
+    def state(self, leads_by_seg: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The arrays the kernels' whole phases read and change (`kernels.touch_day`, …), with
+        this month's leads-by-segment tally."""
+        return (self.stage, self.stage_day, self.flows, self.segment, self.known_by_seg, self.fit,
+                self.in_market_until, self.trust, self.trust_day, self.lead_day, self.lead_count,
+                self.source, self.mark, leads_by_seg)
 
     @property
     def n_known(self) -> int:

@@ -18,11 +18,9 @@ from gtmsim import kernels
 from gtmsim.prospects import (
     AWARE,
     CUSTOMER,
-    LEAD,
     OPPORTUNITY,
     SRC_OUTBOUND,
     UNAWARE,
-    Prospects,
     first_of_each,
     unique_ids,
 )
@@ -106,6 +104,19 @@ class LeadDesk:
         if not outbound:
             self.pending = np.concatenate([self.pending, idx])
         return idx
+
+    def add_leads(self, groups: tuple[tuple[np.ndarray, int], ...]) -> None:
+        """Leads the kernels made (`kernels.touch_day`, `kernels.market_day`): logged by source
+        and passed on for hand-off, in order."""
+        m = self.model
+        made = [idx for idx, _ in groups if len(idx)]
+        if not made:
+            return
+        for idx, source in groups:
+            if len(idx):
+                m.log.record("leads", day=m.day, prospect=idx, segment=m.prospects.segment[idx],
+                             source=source)
+        self.pending = np.concatenate([self.pending, *made])
 
     def handoff(self) -> None:
         """Pass pending leads to sales, in batches every `handoff_days`."""
