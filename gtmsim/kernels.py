@@ -466,3 +466,44 @@ def market_day(u_windows, u_talks, n, day, window_days, propensity, threshold, t
     ref, ref_ask = referred(targets, customer, u[:, 6], mark)
     return opened, heard, _asks(ref, ref_ask, day, propensity, threshold, SRC_REFERRAL, decay,
                                 state)
+
+
+@njit(cache=True)
+def cold_calls(u, cdf, success, skill, day, seg_size, by_segment, seg_start, decay, state):
+    """A rep's outbound calls (rows of `u`: segment, who, conversion) on prospects drawn by
+    `cdf`; the first call of each counts, on the unaware and aware only. The unaware become
+    aware; a call converts an in-market prospect with chance
+    success × (0.5 + fit) × (0.2 + trust) × skill. Returns the booked meetings (leads from
+    outbound, sorted)."""
+    stage, stage_day, flows, segment, known_by_seg, fit = (state[0], state[1], state[2],
+                                                           state[3], state[4], state[5])
+    in_market_until, trust, trust_day, mark = state[6], state[7], state[8], state[12]
+    idx = sample_segments(cdf, u[:, 0], u[:, 1], seg_size, by_segment, seg_start)
+    first = first_positions(idx, mark)
+    called = np.empty(first.shape[0], dtype=np.int64)
+    rows = np.empty(first.shape[0], dtype=np.int64)
+    k = 0
+    for j in first:
+        s = stage[idx[j]]
+        if s == UNAWARE or s == AWARE:
+            called[k] = idx[j]
+            rows[k] = j
+            k += 1
+    called, rows = called[:k], rows[:k]
+    woken = np.empty(k, dtype=np.int64)
+    w = 0
+    for q in range(k):
+        if stage[called[q]] == UNAWARE:
+            woken[w] = called[q]
+            w += 1
+    move(woken[:w], AWARE, day, stage, stage_day, flows, segment, known_by_seg)
+    tr = trust_now(called, day, trust, trust_day, decay)
+    hits = np.empty(k, dtype=np.int64)
+    h = 0
+    for q in range(k):
+        i = called[q]
+        chance = np.float32(success) * (_F32_HALF + fit[i]) * (0.2 + tr[q]) * skill
+        if in_market_until[i] > day and u[rows[q], 2] < chance:
+            hits[h] = i
+            h += 1
+    return _leads(hits[:h], True, day, 0.0, SRC_OUTBOUND, decay, state)

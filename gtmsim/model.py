@@ -328,20 +328,6 @@ class GTMModel(mesa.Model):
         per_lead = (bookings + 10 * overall) / (leads + 10)
         return (1 - feedback) + feedback * per_lead / overall
 
-    def consider(self, idx: np.ndarray, u: np.ndarray) -> None:
-        """Aware prospects in a buying window weigh the brands they know (mental availability);
-        `u` holds a uniform for each, drawn by the caller's stream."""
-        if len(idx) == 0:
-            return
-        self.desk.intake(self._asking(idx, u), SRC_INBOUND)
-
-    def _asking(self, idx: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """Of aware prospects `idx` in a buying window, those who ask: `u` under
-        inbound propensity × trust."""
-        p = self.prospects
-        return kernels.considering(idx, u, self.day, self.config.market.inbound_propensity,
-                                   p.stage, p.in_market_until, p.trust, p.trust_day, p._decay)
-
     def release(self, idx: np.ndarray, reason: str, *, worked: bool) -> None:
         """Leads or deals that end without a win: back to nurture or dormant (recycling lever)."""
         if len(idx) == 0:

@@ -16,12 +16,9 @@ import numpy as np
 
 from gtmsim import kernels
 from gtmsim.prospects import (
-    AWARE,
     CUSTOMER,
     OPPORTUNITY,
     SRC_OUTBOUND,
-    UNAWARE,
-    first_of_each,
     unique_ids,
 )
 from gtmsim.scenario import Sales
@@ -98,16 +95,14 @@ class LeadDesk:
                                  p.segment, p.known_by_seg, p.fit, p.in_market_until, p.trust,
                                  p.trust_day, p._decay, p.lead_day, p.lead_count, p.source,
                                  m.tally.leads_by_seg)
-        if len(idx) == 0:
-            return idx
-        m.log.record("leads", day=m.day, prospect=idx, segment=p.segment[idx], source=source)
-        if not outbound:
-            self.pending = np.concatenate([self.pending, idx])
+        self.add_leads(((idx, source),), hand_off=not outbound)
         return idx
 
-    def add_leads(self, groups: tuple[tuple[np.ndarray, int], ...]) -> None:
-        """Leads the kernels made (`kernels.touch_day`, `kernels.market_day`): logged by source
-        and passed on for hand-off, in order."""
+    def add_leads(self, groups: tuple[tuple[np.ndarray, int], ...], *,
+                  hand_off: bool = True) -> None:
+        """Leads made today (by `intake` or the kernels: `kernels.touch_day`, …), as
+        (prospects, source) groups: logged, and unless they are a rep's own meetings, passed on
+        for hand-off in order."""
         m = self.model
         made = [idx for idx, _ in groups if len(idx)]
         if not made:
@@ -116,7 +111,8 @@ class LeadDesk:
             if len(idx):
                 m.log.record("leads", day=m.day, prospect=idx, segment=m.prospects.segment[idx],
                              source=source)
-        self.pending = np.concatenate([self.pending, *made])
+        if hand_off:
+            self.pending = np.concatenate([self.pending, *made])
 
     def handoff(self) -> None:
         """Pass pending leads to sales, in batches every `handoff_days`."""
@@ -280,6 +276,8 @@ class SalesRep(mesa.Agent):
         self.credit = 0.0
         self.outbound_credit = 0.0
         self.responses = 0
+        self._focus_for: Sales | None = None  # the config `_focus_cdf` was made for
+        self._focus_cdf: np.ndarray | None = None
 
     def ramp(self, day: int) -> float:
         """Share of full productivity: linear from hiring to `ramp_months` later."""
@@ -325,20 +323,20 @@ class SalesRep(mesa.Agent):
         """Outbound: cold touches on prospects in the team's focus segments."""
         m = self.model
         p = m.prospects
-        focus = np.array([not self.config.segments or n in self.config.segments for n in p.segment_names])
+        if self._focus_for is not self.config:  # the team's focus, as a segment distribution
+            names = self.config.segments
+            focus = np.array([not names or n in names for n in p.segment_names])
+            self._focus_cdf, self._focus_for = p.segment_cdf(p.seg_size * focus), self.config
         u = m.streams["outbound"].random((calls, 3))  # segment, who, conversion
-        idx = p.sample_segments(p.segment_cdf(p.seg_size * focus), u[:, 0], u[:, 1])
-        first = first_of_each(idx)
-        idx, u = idx[first], u[first]
-        stage = p.stage[idx]
-        reachable = (stage == UNAWARE) | (stage == AWARE)
-        idx, u = idx[reachable], u[reachable]
-        p.move(idx[p.stage[idx] == UNAWARE], AWARE, m.day)
-        trust = p.trust_now(idx, m.day)
+        if self._focus_cdf is None:
+            return
         # ASSUMPTION: a cold call converts only a prospect in market, and poorly without trust.
-        chance = self.config.outbound_success * (0.5 + p.fit[idx]) * (0.2 + trust) * self.skill
-        hit = p.in_market(idx, m.day) & (u[:, 2] < chance)
-        leads = m.desk.intake(idx[hit], SRC_OUTBOUND, outbound=True)
+        leads = kernels.cold_calls(u, self._focus_cdf, self.config.outbound_success, self.skill,
+                                   m.day, p.seg_size, p._by_segment, p._seg_start, p._decay,
+                                   p.state(m.tally.leads_by_seg))
+        if len(leads) == 0:
+            return
+        m.desk.add_leads(((leads, SRC_OUTBOUND),), hand_off=False)
         slots = max(0, self.config.deal_capacity - self.open_deals)
         m.desk.open_deals(leads[:slots], np.full(min(slots, len(leads)), self.unique_id))
         if len(leads) > slots:
