@@ -61,19 +61,19 @@ def move(idx, to, day, stage, stage_day, flows, segment, known_by_seg):
 
 
 @njit(cache=True)
-def trust_now(idx, day, trust, trust_day, decay):
+def trust_now(idx, day, trust, trust_day, fade):
     out = np.empty(idx.shape[0])
     for j in range(idx.shape[0]):
         i = idx[j]
-        out[j] = np.float64(trust[i]) * np.exp(-decay * np.float64(day - trust_day[i]))
+        out[j] = np.float64(trust[i]) * fade[day - trust_day[i]]
     return out
 
 
 @njit(cache=True)
-def add_trust(idx, gain, day, trust, trust_day, decay):
+def add_trust(idx, gain, day, trust, trust_day, fade):
     """Close a share `gain[j]` of the gap to full trust; with repeated ids the last one wins,
     each computed from the trust before this call (as NumPy's fancy assignment does)."""
-    t = trust_now(idx, day, trust, trust_day, decay)
+    t = trust_now(idx, day, trust, trust_day, fade)
     for j in range(idx.shape[0]):
         trust[idx[j]] = np.float32(t[j] + gain[j] * (1.0 - t[j]))
     for j in range(idx.shape[0]):
@@ -128,7 +128,7 @@ def program_draw(u, cdf, seg_size, by_segment, seg_start, keep, known_only, stag
 
 @njit(cache=True)
 def touch_group(idx, effect, chance, day, stage, stage_day, flows, segment, known_by_seg,
-                trust, trust_day, decay):
+                trust, trust_day, fade):
     """The day's touches of all programs grouped by prospect: who wakes (moved to aware),
     and the compounded trust gains of those reached. Returns the touches sorted by prospect
     (`idx`, `effect`, `chance`), the distinct prospects `who`, each group's start, each
@@ -169,16 +169,16 @@ def touch_group(idx, effect, chance, day, stage, stage_day, flows, segment, know
             prod *= 1.0 - effect[1, j]
         gain[q] = 1.0 - prod
     reached = reached[:reached_n]
-    add_trust(who[reached], gain[reached], day, trust, trust_day, decay)
+    add_trust(who[reached], gain[reached], day, trust, trust_day, fade)
     return idx, effect, chance, who, starts, of, woke
 
 
 @njit(cache=True)
-def touch_asks(idx, effect, chance, who, of, day, stage, in_market_until, trust, trust_day, decay):
+def touch_asks(idx, effect, chance, who, of, day, stage, in_market_until, trust, trust_day, fade):
     """Aware touched prospects who raise a hand (in market; chance × (0.5 + trust)) or are
     captured by gated content (not in market). Returns both as prospect ids (may repeat)."""
     t = idx.shape[0]
-    tr = trust_now(who, day, trust, trust_day, decay)
+    tr = trust_now(who, day, trust, trust_day, fade)
     hands = np.empty(t, dtype=np.int64)
     caps = np.empty(t, dtype=np.int64)
     nh = 0
@@ -198,7 +198,7 @@ def touch_asks(idx, effect, chance, who, of, day, stage, in_market_until, trust,
 
 
 @njit(cache=True)
-def considering(idx, u, day, propensity, stage, in_market_until, trust, trust_day, decay):
+def considering(idx, u, day, propensity, stage, in_market_until, trust, trust_day, fade):
     """Of aware prospects `idx` in a buying window, those whose uniform `u` falls under
     `propensity × trust` (they ask for a demo)."""
     out = np.empty(idx.shape[0], dtype=np.int64)
@@ -206,7 +206,7 @@ def considering(idx, u, day, propensity, stage, in_market_until, trust, trust_da
     for j in range(idx.shape[0]):
         i = idx[j]
         if stage[i] == AWARE and in_market_until[i] > day:
-            tr = np.float64(trust[i]) * np.exp(-decay * np.float64(day - trust_day[i]))
+            tr = np.float64(trust[i]) * fade[day - trust_day[i]]
             if u[j] < propensity * tr:
                 out[k] = i
                 k += 1
@@ -215,7 +215,7 @@ def considering(idx, u, day, propensity, stage, in_market_until, trust, trust_da
 
 @njit(cache=True)
 def lead_candidates(idx, outbound, day, threshold, stage, fit, in_market_until, trust,
-                    trust_day, decay):
+                    trust_day, fade):
     """Distinct aware prospects of `idx`, sorted, that meet the lead definition's score
     (0.5·fit + 0.25·trust + 0.25·in market ≥ threshold; outbound meetings skip it)."""
     # ASSUMPTION: the score weighs ICP fit 1/2, trust 1/4 and intent (in a buying window,
@@ -228,7 +228,7 @@ def lead_candidates(idx, outbound, day, threshold, stage, fit, in_market_until, 
         if (j > 0 and i == s[j - 1]) or stage[i] != AWARE:
             continue
         if not outbound:
-            tr = np.float64(trust[i]) * np.exp(-decay * np.float64(day - trust_day[i]))
+            tr = np.float64(trust[i]) * fade[day - trust_day[i]]
             score = np.float64(_F32_HALF * fit[i]) + 0.25 * tr
             score = score + (0.25 if in_market_until[i] > day else 0.0)
             if not score >= threshold:
@@ -240,12 +240,12 @@ def lead_candidates(idx, outbound, day, threshold, stage, fit, in_market_until, 
 
 @njit(cache=True)
 def make_leads(idx, outbound, day, threshold, source, stage, stage_day, flows, segment,
-               known_by_seg, fit, in_market_until, trust, trust_day, decay, lead_day, lead_count,
+               known_by_seg, fit, in_market_until, trust, trust_day, fade, lead_day, lead_count,
                source_of, leads_by_seg):
     """Prospects who ask or are captured (`lead_candidates`) become leads from `source` today;
     returns them, sorted."""
     idx = lead_candidates(idx, outbound, day, threshold, stage, fit, in_market_until, trust,
-                          trust_day, decay)
+                          trust_day, fade)
     move(idx, LEAD, day, stage, stage_day, flows, segment, known_by_seg)
     for i in idx:
         lead_day[i] = day
@@ -316,7 +316,7 @@ def contacts(speakers, u, kind, n, homophily, degree, rewire, network_seed, segm
 
 
 @njit(cache=True)
-def talks(u, n, referral_weight, w_max, stage, trust, trust_day, decay, day):
+def talks(u, n, referral_weight, w_max, stage, trust, trust_day, fade, day):
     """Word-of-mouth candidates (rows of `u`), thinned by who talks: aware, leads and deals at
     weight 1, customers at `referral_weight`. Returns the speakers, their rows of `u`, whether
     each is a customer, and each speaker's trust (customers count as fully trusting)."""
@@ -347,13 +347,13 @@ def talks(u, n, referral_weight, w_max, stage, trust, trust_day, decay, day):
         if customer[j]:
             speaker_trust[j] = 1.0
         else:
-            speaker_trust[j] = np.float64(trust[i]) * np.exp(-decay * np.float64(day - trust_day[i]))
+            speaker_trust[j] = np.float64(trust[i]) * fade[day - trust_day[i]]
     return speakers, rows, customer, speaker_trust
 
 
 @njit(cache=True)
 def hear(targets, speaker_trust, u5, referral_trust, day, stage, stage_day, flows, segment,
-         known_by_seg, trust, trust_day, decay, mark):
+         known_by_seg, trust, trust_day, fade, mark):
     """Listeners hear the day's talks: the unaware become aware and every reachable listener
     takes a share of the speaker's trust. Returns the newly aware and their ask uniforms."""
     first = first_positions(targets, mark)
@@ -376,7 +376,7 @@ def hear(targets, speaker_trust, u5, referral_trust, day, stage, stage_day, flow
     gain = np.empty(r)
     for q in range(r):
         gain[q] = referral_trust * speaker_trust[reach[q]]
-    add_trust(targets[reach], gain, day, trust, trust_day, decay)
+    add_trust(targets[reach], gain, day, trust, trust_day, fade)
     return newly, u5[newly_pos]
 
 
@@ -404,55 +404,55 @@ def lead_luck(idx, lead_count, luck_seed):
 
 
 @njit(cache=True)
-def _leads(idx, outbound, day, threshold, source, decay, state):
+def _leads(idx, outbound, day, threshold, source, fade, state):
     (stage, stage_day, flows, segment, known_by_seg, fit, in_market_until, trust, trust_day,
      lead_day, lead_count, source_of, _, leads_by_seg) = state
     return make_leads(idx, outbound, day, threshold, source, stage, stage_day, flows, segment,
-                      known_by_seg, fit, in_market_until, trust, trust_day, decay, lead_day,
+                      known_by_seg, fit, in_market_until, trust, trust_day, fade, lead_day,
                       lead_count, source_of, leads_by_seg)
 
 
 @njit(cache=True)
-def _asks(idx, u, day, propensity, threshold, source, decay, state):
+def _asks(idx, u, day, propensity, threshold, source, fade, state):
     """Aware prospects in market who ask (`considering`) and meet the lead definition."""
     stage, in_market_until, trust, trust_day = state[0], state[6], state[7], state[8]
-    asking = considering(idx, u, day, propensity, stage, in_market_until, trust, trust_day, decay)
-    return _leads(asking, False, day, threshold, source, decay, state)
+    asking = considering(idx, u, day, propensity, stage, in_market_until, trust, trust_day, fade)
+    return _leads(asking, False, day, threshold, source, fade, state)
 
 
 @njit(cache=True)
-def touch_day(idx, effect, chance, day, propensity, threshold, decay, state):
+def touch_day(idx, effect, chance, day, propensity, threshold, fade, state):
     """One day's touches of every program (see `marketing.touch`). Returns the new leads:
     newly aware prospects who ask, hand-raisers, and captured prospects."""
     stage, stage_day, flows, segment, known_by_seg = state[0], state[1], state[2], state[3], state[4]
     in_market_until, trust, trust_day = state[6], state[7], state[8]
     idx, effect, chance, who, starts, of, woke = touch_group(
         idx, effect, chance, day, stage, stage_day, flows, segment, known_by_seg, trust,
-        trust_day, decay)
+        trust_day, fade)
     asked = _asks(who[woke], chance[2][starts][woke], day, propensity, threshold, SRC_INBOUND,
-                  decay, state)
+                  fade, state)
     hands, caps = touch_asks(idx, effect, chance, who, of, day, stage, in_market_until, trust,
-                             trust_day, decay)
-    hands = _leads(hands, False, day, threshold, SRC_MARKETING, decay, state)
-    caps = _leads(caps, False, day, threshold, SRC_CAPTURE, decay, state)
+                             trust_day, fade)
+    hands = _leads(hands, False, day, threshold, SRC_MARKETING, fade, state)
+    caps = _leads(caps, False, day, threshold, SRC_CAPTURE, fade, state)
     return asked, hands, caps
 
 
 @njit(cache=True)
 def market_day(u_windows, u_talks, n, day, window_days, propensity, threshold, talk_on,
                referral_weight, w_max, referral_trust, net, network_seed, seg_size, by_segment,
-               seg_start, decay, state):
+               seg_start, fade, state):
     """Buying windows open and word of mouth spreads (see `GTMModel._market_day`). Returns the
     new leads: window openers who ask, newly aware listeners who ask, referred prospects."""
     stage, stage_day, flows, segment, known_by_seg = state[0], state[1], state[2], state[3], state[4]
     in_market_until, trust, trust_day, mark = state[6], state[7], state[8], state[12]
     empty = np.empty(0, dtype=np.int64)
     idx, ask = open_windows(u_windows, n, day, window_days, stage, in_market_until, mark)
-    opened = _asks(idx, ask, day, propensity, threshold, SRC_INBOUND, decay, state)
+    opened = _asks(idx, ask, day, propensity, threshold, SRC_INBOUND, fade, state)
     if not talk_on or known_by_seg.sum() == 0:
         return opened, empty, empty
     speakers, rows, customer, speaker_trust = talks(u_talks, n, referral_weight, w_max, stage,
-                                                    trust, trust_day, decay, day)
+                                                    trust, trust_day, fade, day)
     if speakers.shape[0] == 0:
         return opened, empty, empty
     u = u_talks[rows]
@@ -460,16 +460,16 @@ def market_day(u_windows, u_talks, n, day, window_days, propensity, threshold, t
     targets = contacts(speakers, u[:, 2:5], kind, n, homophily, degree, rewire, network_seed,
                        segment, seg_size, by_segment, seg_start)
     newly, newly_ask = hear(targets, speaker_trust, u[:, 5], referral_trust, day, stage,
-                            stage_day, flows, segment, known_by_seg, trust, trust_day, decay,
+                            stage_day, flows, segment, known_by_seg, trust, trust_day, fade,
                             mark)
-    heard = _asks(newly, newly_ask, day, propensity, threshold, SRC_INBOUND, decay, state)
+    heard = _asks(newly, newly_ask, day, propensity, threshold, SRC_INBOUND, fade, state)
     ref, ref_ask = referred(targets, customer, u[:, 6], mark)
-    return opened, heard, _asks(ref, ref_ask, day, propensity, threshold, SRC_REFERRAL, decay,
+    return opened, heard, _asks(ref, ref_ask, day, propensity, threshold, SRC_REFERRAL, fade,
                                 state)
 
 
 @njit(cache=True)
-def cold_calls(u, cdf, success, skill, day, seg_size, by_segment, seg_start, decay, state):
+def cold_calls(u, cdf, success, skill, day, seg_size, by_segment, seg_start, fade, state):
     """A rep's outbound calls (rows of `u`: segment, who, conversion) on prospects drawn by
     `cdf`; the first call of each counts, on the unaware and aware only. The unaware become
     aware; a call converts an in-market prospect with chance
@@ -497,7 +497,7 @@ def cold_calls(u, cdf, success, skill, day, seg_size, by_segment, seg_start, dec
             woken[w] = called[q]
             w += 1
     move(woken[:w], AWARE, day, stage, stage_day, flows, segment, known_by_seg)
-    tr = trust_now(called, day, trust, trust_day, decay)
+    tr = trust_now(called, day, trust, trust_day, fade)
     hits = np.empty(k, dtype=np.int64)
     h = 0
     for q in range(k):
@@ -506,4 +506,22 @@ def cold_calls(u, cdf, success, skill, day, seg_size, by_segment, seg_start, dec
         if in_market_until[i] > day and u[rows[q], 2] < chance:
             hits[h] = i
             h += 1
-    return _leads(hits[:h], True, day, 0.0, SRC_OUTBOUND, decay, state)
+    return _leads(hits[:h], True, day, 0.0, SRC_OUTBOUND, fade, state)
+
+
+def warm() -> float:
+    """Compile every kernel into numba's on-disk cache (a tiny run of each shipped network
+    kind); returns the seconds it took. `python -m gtmsim.kernels` calls it."""
+    import time
+
+    from gtmsim import load_scenario, simulate
+
+    start = time.perf_counter()
+    for kind in ("full", "clustered", "small_world"):
+        simulate(load_scenario("hire_and_cut", {"market.prospects": 500,
+                                                "market.network.kind": kind}), months=2)
+    return time.perf_counter() - start
+
+
+if __name__ == "__main__":
+    print(f"gtmsim: model kernels compiled and cached in {warm():.1f} s")

@@ -175,5 +175,5 @@ def touch(model: GTMModel, batch: list[tuple[MarketingProgram, np.ndarray, np.nd
     # not buying into leads; marketing does this as far as it is rewarded for lead volume.
     asked, hands, captured = kernels.touch_day(
         idx, effect, chance, day, model.config.market.inbound_propensity,
-        model.levers.lead_threshold, p._decay, p.state(model.tally.leads_by_seg))
+        model.levers.lead_threshold, p.fade, p.state(model.tally.leads_by_seg))
     model.desk.add_leads(((asked, SRC_INBOUND), (hands, SRC_MARKETING), (captured, SRC_CAPTURE)))

@@ -369,7 +369,7 @@ class GTMModel(mesa.Model):
             u_windows, u_talks, p.n, self.day, mk.buying_window_days, mk.inbound_propensity,
             self.levers.lead_threshold, talk_on, mk.referral_weight, max(1.0, mk.referral_weight),
             mk.referral_trust, (NETWORK_KINDS.index(net.kind), net.homophily, net.degree, net.rewire),
-            p._network_seed, p.seg_size, p._by_segment, p._seg_start, p._decay,
+            p._network_seed, p.seg_size, p._by_segment, p._seg_start, p.fade,
             p.state(self.tally.leads_by_seg))
         self.desk.add_leads(((opened, SRC_INBOUND), (heard, SRC_INBOUND), (referred, SRC_REFERRAL)))
         p.wake(self.day)
@@ -378,6 +378,7 @@ class GTMModel(mesa.Model):
 
     def step(self) -> None:
         """One day."""
+        self.prospects.fade_through(self.day)
         self._restart_streams()
         if self.day % DAYS_PER_MONTH == 0:
             self._start_month()

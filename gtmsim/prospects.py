@@ -37,6 +37,7 @@ N_STAGES = len(STAGES)
 # Lead sources, for inspection and reporting.
 SOURCES = ("none", "inbound", "marketing", "referral", "outbound", "capture")
 NETWORK_KINDS = ("full", "clustered", "small_world")
+DAYS_AHEAD = 24 * 30  # trust fade precomputed this far; it grows as a run goes on
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
@@ -147,6 +148,9 @@ class Prospects:
         self._network_seed = np.uint64(network_seed)
         self._luck_seed = _mix64(np.arange(1, 4, dtype=np.uint64) * _M3 ^ self._network_seed)
         self._decay = np.log(2) / market.trust_half_life_days
+        # fade[a]: the share of trust left after a days without a touch (see `trust_now`).
+        self.fade = np.empty(0)
+        self.fade_through(DAYS_AHEAD)
 
         k0 = int(round(market.initial_aware * n))
         if k0:
@@ -190,14 +194,22 @@ class Prospects:
         """Trust today; it fades exponentially since its last update (half-life in market)."""
         # ASSUMPTION: trust fades with a fixed half-life without touches (forgetting curve;
         # the geometric decay of Broadbent's adstock, 1979).
-        return kernels.trust_now(idx, day, self.trust, self.trust_day, self._decay)
+        self.fade_through(day)
+        return kernels.trust_now(idx, day, self.trust, self.trust_day, self.fade)
+
+    def fade_through(self, day: int) -> None:
+        """Make `fade` long enough for trust of any age up to `day` days."""
+        if day >= len(self.fade):
+            # Computed by NumPy, as the exponentials were before the kernels: same bits.
+            self.fade = np.exp(-self._decay * np.arange(max(2 * len(self.fade), day + 1)))
 
     def add_trust(self, idx: np.ndarray, gain: np.ndarray | float, day: int) -> None:
         """Close a share `gain` of the gap between current trust and full trust."""
         if len(idx):
             gain = np.broadcast_to(np.asarray(gain, dtype=np.float64), idx.shape)
+            self.fade_through(day)
             kernels.add_trust(idx, np.ascontiguousarray(gain), day, self.trust, self.trust_day,
-                              self._decay)
+                              self.fade)
 
     def lead_luck(self, idx: np.ndarray, purpose: int) -> np.ndarray:
         """A uniform for each prospect's current lead and one `purpose` (qualifying, winning,

@@ -93,7 +93,7 @@ class LeadDesk:
         idx = kernels.make_leads(np.asarray(idx, dtype=np.int64), outbound, m.day,
                                  m.levers.lead_threshold, source, p.stage, p.stage_day, p.flows,
                                  p.segment, p.known_by_seg, p.fit, p.in_market_until, p.trust,
-                                 p.trust_day, p._decay, p.lead_day, p.lead_count, p.source,
+                                 p.trust_day, p.fade, p.lead_day, p.lead_count, p.source,
                                  m.tally.leads_by_seg)
         self.add_leads(((idx, source),), hand_off=not outbound)
         return idx
@@ -332,7 +332,7 @@ class SalesRep(mesa.Agent):
             return
         # ASSUMPTION: a cold call converts only a prospect in market, and poorly without trust.
         leads = kernels.cold_calls(u, self._focus_cdf, self.config.outbound_success, self.skill,
-                                   m.day, p.seg_size, p._by_segment, p._seg_start, p._decay,
+                                   m.day, p.seg_size, p._by_segment, p._seg_start, p.fade,
                                    p.state(m.tally.leads_by_seg))
         if len(leads) == 0:
             return
