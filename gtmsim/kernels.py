@@ -509,6 +509,38 @@ def cold_calls(u, cdf, success, skill, day, seg_size, by_segment, seg_start, fad
     return _leads(hits[:h], True, day, 0.0, SRC_OUTBOUND, fade, state)
 
 
+
+@njit(cache=True)
+def release(idx, recycling, day, luck_seed, lead_count, owner, stage, stage_day, flows, segment,
+            known_by_seg):
+    """Leads or deals that end without a win lose their owner and go back to nurture (aware)
+    with chance `recycling` (the lead's own luck), else dormant. Returns the dormant."""
+    luck = lead_luck(idx, lead_count, luck_seed)
+    back = idx[luck < recycling]
+    rest = idx[~(luck < recycling)]
+    for i in idx:
+        owner[i] = -1
+    move(back, AWARE, day, stage, stage_day, flows, segment, known_by_seg)
+    move(rest, DORMANT, day, stage, stage_day, flows, segment, known_by_seg)
+    return rest
+
+
+@njit(cache=True)
+def expiring(idx, queued_day, day, patience, sla, lead_day, in_market_until):
+    """Of waiting leads `idx`: those gone cold (waited past `patience`, or their buying window
+    closed since they asked), and, with an SLA (> 0), those past it since `queued_day`."""
+    n = idx.shape[0]
+    cold = np.empty(n, dtype=np.bool_)
+    late = np.zeros(n, dtype=np.bool_)
+    for j in range(n):
+        i = idx[j]
+        end = in_market_until[i]
+        cold[j] = (day - lead_day[i] > patience) or (end > lead_day[i] and end <= day)
+        if sla > 0 and not cold[j]:
+            late[j] = day - queued_day[j] > sla
+    return cold, late
+
+
 def warm() -> float:
     """Compile every kernel into numba's on-disk cache (a tiny run of each shipped network
     kind); returns the seconds it took. `python -m gtmsim.kernels` calls it."""

@@ -342,10 +342,10 @@ class GTMModel(mesa.Model):
         if not worked:
             t.unworked += len(idx)
         p = self.prospects
-        p.owner[idx] = -1
-        back = p.lead_luck(idx, RECYCLING) < self.levers.recycling
-        p.move(idx[back], AWARE, self.day)
-        p.go_dormant(idx[~back], self.day)
+        dormant = kernels.release(np.asarray(idx, dtype=np.int64), self.levers.recycling,
+                                  self.day, p._luck_seed[RECYCLING], p.lead_count, p.owner,
+                                  p.stage, p.stage_day, p.flows, p.segment, p.known_by_seg)
+        p.asleep(dormant, self.day)
 
     def _market_day(self) -> None:
         """Buying windows open, word of mouth spreads, dormant prospects return."""

@@ -228,7 +228,12 @@ class Prospects:
         # ASSUMPTION: dormant prospects ignore marketing and word of mouth until they wake.
         self.move(idx, DORMANT, day)
         self.owner[idx] = -1
-        self._dormant.append((day + int(self.market.dormant_days), idx.copy()))
+        self.asleep(idx, day)
+
+    def asleep(self, idx: np.ndarray, day: int) -> None:
+        """Prospects `idx`, just made dormant on `day`, wake after `dormant_days`."""
+        if len(idx):
+            self._dormant.append((day + int(self.market.dormant_days), idx.copy()))
 
     def wake(self, day: int) -> None:
         """Dormant prospects whose time is up return to `aware` (trust as it faded)."""

@@ -130,24 +130,20 @@ class LeadDesk:
         m = self.model
         p = m.prospects
         day = m.day
+        # ASSUMPTION: a waiting lead goes cold when its buying window closes (it bought
+        # elsewhere) or when it has waited longer than `lead_patience_days`.
         for which in ("pending", "queue"):
             idx = getattr(self, which)
             if len(idx) == 0:
                 continue
-            waited = day - p.lead_day[idx]
-            window_end = p.in_market_until[idx]
-            was_in_market = window_end > p.lead_day[idx]
-            # ASSUMPTION: a waiting lead goes cold when its buying window closes (it bought
-            # elsewhere) or when it has waited longer than `lead_patience_days`.
-            cold = (waited > m.config.market.lead_patience_days) | (was_in_market & (window_end <= day))
-            if which == "queue" and m.levers.sla_days > 0:
-                late = ~cold & (day - self.queued_day > m.levers.sla_days)
+            sla = float(m.levers.sla_days) if which == "queue" else 0.0
+            cold, late = kernels.expiring(idx, self.queued_day, day,
+                                          float(m.config.market.lead_patience_days), sla,
+                                          p.lead_day, p.in_market_until)
+            if sla > 0:
                 m.release(idx[late], "dropped", worked=False)
-                cold_or_late = cold | late
-            else:
-                cold_or_late = cold
             m.release(idx[cold], "decayed", worked=False)
-            self._keep(which, ~cold_or_late)
+            self._keep(which, ~(cold | late))
 
     def _keep(self, which: str, mask: np.ndarray) -> None:
         setattr(self, which, getattr(self, which)[mask])
