@@ -477,7 +477,7 @@ def targets(cfg: dict[str, Any], s: dict[str, Any], has_ref: bool,
                          ("run_1m_s", 1_000_000, "1,000,000-prospect run ≤ 3 s")):
         add(key, what, runs[n]["new"]["run_s"] if n in runs else None, "{:.3f} s", months_ok,
             months_why)
-    add("peak_1m_mb", "1,000,000-prospect run ≤ 1 GB peak RSS (whole process)",
+    add("peak_1m_mb", "1,000,000-prospect run ≤ 1 GB (1,024 MB) peak RSS, whole process",
         runs[1_000_000]["new"]["peak_rss_mb"] if 1_000_000 in runs else None, "{:.0f} MB",
         months_ok, months_why)
     add("help_s", "`gtmsim --help` ≤ 1 s", start["help"]["new"]["wall_s"] if start else None,
