@@ -15,17 +15,8 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
-from gtmsim.prospects import (
-    AWARE,
-    DORMANT,
-    SRC_CAPTURE,
-    SRC_MARKETING,
-    UNAWARE,
-    Prospects,
-    draw_count,
-    first_of_each,
-    run_starts,
-)
+from gtmsim import kernels
+from gtmsim.prospects import SRC_CAPTURE, SRC_INBOUND, SRC_MARKETING, Prospects
 from gtmsim.scenario import Program
 
 if TYPE_CHECKING:
@@ -33,6 +24,7 @@ if TYPE_CHECKING:
 
 # ASSUMPTION: a month is 30 days; budgets, churn and reports are monthly, the model steps daily.
 DAYS_PER_MONTH = 30
+_NO_KEEP = np.empty(0, dtype=np.float32)
 
 
 def adstock(spend: np.ndarray, carryover: float) -> np.ndarray:
@@ -74,6 +66,7 @@ class MarketingProgram(mesa.Agent):
         self.effective_spend = 0.0
         self.reach_per_day = 0.0
         self.touches = 0
+        self.today = 0  # touches to draw today (`GTMModel._draw_counts`)
 
     def start_month(self) -> float:
         """Carry the adstock into a new month and set this month's daily reach; returns spend."""
@@ -100,16 +93,15 @@ class MarketingProgram(mesa.Agent):
 
     def step(self) -> None:
         """Choose today's touches; the model applies all programs' touches together."""
-        k = draw_count(self.stream, self.reach_per_day)
+        k = self.today
         if k == 0:
             return
+        # A program reaches a prospect at most once a day (its first touch counts).
         targets, chances = self._draw(k)
         if len(targets) == 0:
             return
         self.touches += len(targets)
-        # A program reaches a prospect at most once a day (its first touch counts).
-        first = first_of_each(targets)
-        self.model.day_touches.append((self, targets[first], chances[:, first]))
+        self.model.day_touches.append((self, targets, chances))
 
 
     def _steer(self) -> None:
@@ -127,7 +119,7 @@ class MarketingProgram(mesa.Agent):
 
         Candidates come from the whole audience by segment weight, each with one row of
         uniforms whatever becomes of it, and are then thinned (fit preference; for a `known`
-        audience, those never aware). So two scenarios on one seed touch the same prospects
+        audience, those never aware; a prospect's first touch of the day). So two scenarios on one seed touch the same prospects
         with the same chances wherever their states agree (common random numbers).
         """
         p = self.model.prospects
@@ -140,12 +132,10 @@ class MarketingProgram(mesa.Agent):
             if accept <= 0:
                 return np.empty(0, dtype=np.int64), np.empty((3, 0))
         u = self.stream.random((int(np.ceil(k / accept)), 6))  # segment, who, keep, 3 chances
-        idx = p.sample_segments(self.cdf, u[:, 0], u[:, 1])
         keep = self.model.fit_keep
-        kept = u[:, 2] < keep[idx] if keep is not None else np.ones(len(idx), dtype=bool)
-        if self.config.reaches == "known":
-            kept &= p.stage[idx] != UNAWARE
-        return idx[kept], u[kept, 3:].T
+        return kernels.program_draw(u, self.cdf, p.seg_size, p._by_segment, p._seg_start,
+                                    _NO_KEEP if keep is None else keep,
+                                    self.config.reaches == "known", p.stage, p.mark)
 
 
 # ASSUMPTION: with feedback f, a share f of segment targeting follows the bookings per lead
@@ -178,36 +168,12 @@ def touch(model: GTMModel, batch: list[tuple[MarketingProgram, np.ndarray, np.nd
     effects = np.array([prog.effects for prog, _, _ in batch]).T
     effect = effects[:, np.repeat(np.arange(len(batch)), [len(b[1]) for b in batch])]
     chance = np.concatenate([b[2] for b in batch], axis=1)
-    # Touches grouped by prospect: `who` the distinct prospects, `of[t]` touch t's prospect.
-    order = np.argsort(idx, kind="stable")
-    idx, effect, chance = idx[order], effect[:, order], chance[:, order]
-    first = run_starts(idx)
-    starts = np.flatnonzero(first)
-    who = idx[starts]
-    of = np.cumsum(first) - 1
-    stage = p.stage[who]
-    woke = np.zeros(len(who), dtype=bool)
-    woke[of[(stage[of] == UNAWARE) & (chance[0] < effect[0])]] = True
-    p.move(who[woke], AWARE, day)
-    reached = woke | ((stage != UNAWARE) & (stage != DORMANT))
-    # Trust gains of one day's touches compound: 1 − Π(1 − gain).
-    gain = 1 - np.multiply.reduceat(1 - effect[1], starts)
-    p.add_trust(who[reached], gain[reached], day)
-    # Newly aware prospects who are in market may ask for a demo.
-    model.consider(who[woke], chance[2][starts][woke])
-
-    if not (effects[2].any() or effects[3].any()):
-        return
-    aware = (p.stage[who] == AWARE)[of]
-    if not aware.any():
-        return
-    in_market = p.in_market(who, day)[of]
-    trust = p.trust_now(who, day)[of]
+    # Touches grouped by prospect: the unaware wake, trust gains of one day's touches compound
+    # (1 − Π(1 − gain)), and newly aware prospects who are in market may ask for a demo.
     # ASSUMPTION: a program's hand-raise chance scales with trust (0.5 + trust): people answer
-    # calls to action from brands they trust.
-    raise_hand = aware & in_market & (chance[1] < effect[2] * (0.5 + trust))
-    model.desk.intake(idx[raise_hand], SRC_MARKETING)
-    # Gated content turns touched prospects who are not buying into leads; marketing does
-    # this as far as it is rewarded for lead volume.
-    capture = aware & ~in_market & (chance[1] < effect[3])
-    model.desk.intake(idx[capture], SRC_CAPTURE)
+    # calls to action from brands they trust. Gated content turns touched prospects who are
+    # not buying into leads; marketing does this as far as it is rewarded for lead volume.
+    asked, hands, captured = kernels.touch_day(
+        idx, effect, chance, day, model.config.market.inbound_propensity,
+        model.levers.lead_threshold, p.fade, p.state(model.tally.leads_by_seg))
+    model.desk.add_leads(((asked, SRC_INBOUND), (hands, SRC_MARKETING), (captured, SRC_CAPTURE)))

@@ -20,6 +20,7 @@ import mesa
 import numpy as np
 import pandas as pd
 
+from gtmsim import kernels
 from gtmsim.alignment import Levers
 from gtmsim.marketing import DAYS_PER_MONTH, MarketingProgram, fit_keep, touch
 from gtmsim.metrics import COLUMNS
@@ -28,6 +29,7 @@ from gtmsim.prospects import (
     CUSTOMER,
     DORMANT,
     LEAD,
+    NETWORK_KINDS,
     OPPORTUNITY,
     SOURCES,
     SRC_INBOUND,
@@ -36,8 +38,7 @@ from gtmsim.prospects import (
     UNAWARE,
     Prospects,
     ProspectView,
-    draw_count,
-    first_of_each,
+    draw_counts,
 )
 from gtmsim.sales import RECYCLING, LeadDesk, SalesRep
 from gtmsim.scenario import Scenario, flatten_changes, with_changes
@@ -49,6 +50,76 @@ STREAMS = ("market", "marketing", "wom", "inbound", "team", "outbound")
 DAY_JUMP = 0x9E3779B97F4A7C15F39CC0605CEDC835
 # Feedback looks back a year: enterprise deals take months, so a shorter window sees too few.
 FEEDBACK_MONTHS = 12
+
+
+_MASK64, _MASK128 = 2**64 - 1, 2**128 - 1
+
+
+def _pcg64_words(bits: np.random.PCG64) -> tuple[np.ndarray, np.ndarray] | None:
+    """Views of a PCG64's LCG state (two uint64 words) and its buffered-uint32 flag, so that
+    the state can be set without the `state` property's dictionary (a few µs a call).
+
+    The layout is NumPy's C struct; it is checked here against the `state` property by
+    writing a test value, and None (use the property) is returned if it does not match.
+    """
+    import ctypes
+
+    try:
+        address = bits.ctypes.state_address
+        inner = ctypes.c_void_p.from_address(address).value
+        words = np.ctypeslib.as_array((ctypes.c_uint64 * 2).from_address(inner))
+        flags = np.ctypeslib.as_array((ctypes.c_uint32 * 2).from_address(address + 8))
+    except (AttributeError, TypeError, ValueError):
+        return None
+    saved = bits.state
+    probe = 0x0123456789ABCDEF_FEDCBA9876543210
+    words[0], words[1] = probe & _MASK64, probe >> 64
+    fits = bits.state["state"]["state"] == probe
+    bits.state = saved
+    return (words, flags) if fits else None
+
+
+class DayStarts:
+    """Puts a PCG64 stream at the start of a day of its sequence: point (day + 1) × `DAY_JUMP`
+    from where it was spawned (see `GTMModel._restart_streams`).
+
+    The day's starting state follows the last one by an affine step (the LCG advanced by
+    `DAY_JUMP`: s' = a·s + c mod 2^128, constants found by advancing 0 and 1), so a restart
+    is two integer operations and a write of the state.
+    """
+
+    def __init__(self, bits: np.random.PCG64):
+        self.bits = bits
+        self.start = bits.state
+        self.words = _pcg64_words(bits)
+        inc = self.start["state"]["inc"]
+        probe = np.random.PCG64()
+        ends = []
+        for s0 in (0, 1):
+            probe.state = {"bit_generator": "PCG64", "state": {"state": s0, "inc": inc},
+                           "has_uint32": 0, "uinteger": 0}
+            probe.advance(DAY_JUMP)
+            ends.append(probe.state["state"]["state"])
+        self.c = ends[0]
+        self.a = (ends[1] - ends[0]) & _MASK128
+        self.day: int | None = None  # the day of the state in `next`
+        self.next = 0
+
+    def restart(self, day: int) -> None:
+        if day != self.day:  # the first restart, or days skipped: jump from the spawn point
+            self.bits.state = self.start
+            self.bits.advance((day + 1) * DAY_JUMP % 2**128)
+            self.next = self.bits.state["state"]["state"]
+        elif self.words is None:
+            state = dict(self.start)
+            state["state"] = {"state": self.next, "inc": self.start["state"]["inc"]}
+            self.bits.state = state
+        else:
+            words, flags = self.words
+            words[0], words[1] = self.next & _MASK64, self.next >> 64
+            flags[0] = flags[1] = 0  # no buffered 32-bit half
+        self.next = (self.a * self.next + self.c) & _MASK128
+        self.day = day + 1
 
 
 class EventLog:
@@ -113,9 +184,6 @@ class Tally:
         self.history.append((self.leads_by_seg.copy(), self.bookings_by_seg.copy()))
         self.reset()
 
-    def add_leads(self, segments: np.ndarray) -> None:
-        self.leads_by_seg += np.bincount(segments, minlength=self.n_segments)
-
     def add_wins(self, segments: np.ndarray, values: np.ndarray) -> None:
         self.bookings_by_seg += np.bincount(segments, weights=values, minlength=self.n_segments)
         self.bookings += float(values.sum())
@@ -144,7 +212,7 @@ class GTMModel(mesa.Model):
         self.levers: Levers = scenario.levers
         self.day = 0
         self._root_entropy = self.rng.bit_generator.seed_seq.entropy
-        self._stream_starts: dict[tuple[int, ...], tuple[np.random.PCG64, dict]] = {}
+        self._stream_starts: dict[tuple[int, ...], DayStarts] = {}
         self.streams = {name: self._new_stream((i,)) for i, name in enumerate(STREAMS)}
         market_rng = self.streams["market"]
         self.prospects = Prospects(scenario.market, market_rng, int(market_rng.integers(2**62)))
@@ -176,7 +244,7 @@ class GTMModel(mesa.Model):
     def _new_stream(self, key: tuple[int, ...]) -> np.random.Generator:
         """A random stream of its own, spawned from the seed by `key`; see `_restart_streams`."""
         bits = np.random.PCG64(np.random.SeedSequence(self._root_entropy, spawn_key=key))
-        self._stream_starts[key] = (bits, bits.state)
+        self._stream_starts[key] = DayStarts(bits)
         return np.random.Generator(bits)
 
     def _restart_streams(self) -> None:
@@ -186,10 +254,8 @@ class GTMModel(mesa.Model):
         even after their funnels have made them draw different amounts on earlier days:
         common random numbers hold day by day rather than until the first difference.
         """
-        jump = (self.day + 1) * DAY_JUMP % 2**128  # point 0 is where the market was built
-        for bits, start in self._stream_starts.values():
-            bits.state = start
-            bits.advance(jump)
+        for stream in self._stream_starts.values():
+            stream.restart(self.day)
 
     def _program_rng(self, name: str) -> np.random.Generator:
         return self._new_stream((STREAMS.index("marketing"), zlib.crc32(name.encode())))
@@ -262,19 +328,6 @@ class GTMModel(mesa.Model):
         per_lead = (bookings + 10 * overall) / (leads + 10)
         return (1 - feedback) + feedback * per_lead / overall
 
-    def consider(self, idx: np.ndarray, u: np.ndarray) -> None:
-        """Aware prospects in a buying window weigh the brands they know (mental availability);
-        `u` holds a uniform for each, drawn by the caller's stream."""
-        if len(idx) == 0:
-            return
-        p = self.prospects
-        weighs = (p.stage[idx] == AWARE) & p.in_market(idx, self.day)
-        idx, u = idx[weighs], u[weighs]
-        if len(idx) == 0:
-            return
-        chance = self.config.market.inbound_propensity * p.trust_now(idx, self.day)
-        self.desk.intake(idx[u < chance], SRC_INBOUND)
-
     def release(self, idx: np.ndarray, reason: str, *, worked: bool) -> None:
         """Leads or deals that end without a win: back to nurture or dormant (recycling lever)."""
         if len(idx) == 0:
@@ -289,88 +342,47 @@ class GTMModel(mesa.Model):
         if not worked:
             t.unworked += len(idx)
         p = self.prospects
-        p.owner[idx] = -1
-        back = p.lead_luck(idx, RECYCLING) < self.levers.recycling
-        p.move(idx[back], AWARE, self.day)
-        p.go_dormant(idx[~back], self.day)
+        dormant = kernels.release(np.asarray(idx, dtype=np.int64), self.levers.recycling,
+                                  self.day, p._luck_seed[RECYCLING], p.lead_count, p.owner,
+                                  p.stage, p.stage_day, p.flows, p.segment, p.known_by_seg)
+        p.asleep(dormant, self.day)
 
     def _market_day(self) -> None:
         """Buying windows open, word of mouth spreads, dormant prospects return."""
         p = self.prospects
         mk = self.config.market
-        day = self.day
-        rng = self.streams["inbound"]
         # ASSUMPTION: buying windows open at a constant rate so that about `in_market_share`
         # of the market is buying at any time (95:5 rule, Ehrenberg-Bass), lasting 0.5–1.5×
-        # `buying_window_days`.
-        k = draw_count(rng, p.n * mk.in_market_share / mk.buying_window_days)
-        if k:
-            u = rng.random((k, 3))  # who, window length, asks
-            idx = (u[:, 0] * p.n).astype(np.int64)
-            first = first_of_each(idx)
-            idx, u = idx[first], u[first]
-            st = p.stage[idx]
-            opens = ((st == UNAWARE) | (st == AWARE) | (st == DORMANT)) & ~p.in_market(idx, day)
-            idx, u = idx[opens], u[opens]
-            length = mk.buying_window_days * (0.5 + u[:, 1])
-            p.in_market_until[idx] = day + np.maximum(1, np.round(length)).astype(np.int32)
-            self.consider(idx, u[:, 2])
-        self._word_of_mouth()
-        p.wake(day)
-
-    def _word_of_mouth(self) -> None:
-        p = self.prospects
-        mk = self.config.market
-        if mk.word_of_mouth <= 0 or p.n_known == 0:
-            return
-        rng = self.streams["wom"]
-        day = self.day
-        # Talks are a Poisson process per spreader; drawn by thinning over everyone known:
-        # aware, leads and deals talk at rate q, customers at q × referral_weight.
-        w_max = max(1.0, mk.referral_weight)
-        rate = mk.word_of_mouth / DAYS_PER_MONTH
-        # Candidate speakers come from the whole market (the unaware and dormant do not talk),
-        # so scenarios on one seed hear the same talks wherever their states agree. Per talk:
-        # speaker, thinning, three for the contact, the listener's ask as newly aware and as
-        # referred.
-        u = rng.random((draw_count(rng, rate * w_max * p.n), 7))
-        speakers = (u[:, 0] * p.n).astype(np.int64)
-        st = p.stage[speakers]
-        weight = np.where(
-            (st == AWARE) | (st == LEAD) | (st == OPPORTUNITY), 1.0,
-            np.where(st == CUSTOMER, mk.referral_weight, 0.0),
-        )
-        talks = u[:, 1] * w_max < weight
-        speakers, u = speakers[talks], u[talks]
-        if len(speakers) == 0:
-            return
-        targets = p.contacts(speakers, u[:, 2:5])
-        from_customer = p.stage[speakers] == CUSTOMER
-        speaker_trust = np.where(from_customer, 1.0, p.trust_now(speakers, day))
+        # `buying_window_days`. Per window: who, its length, the prospect's ask.
+        u_windows = self.streams["inbound"].random((self._window_count, 3))
+        # Talks are a Poisson process per spreader, drawn by thinning: aware, leads and deals
+        # talk at rate q, customers at q × referral_weight. Candidate speakers come from the
+        # whole market (the unaware and dormant do not talk), so scenarios on one seed hear
+        # the same talks wherever their states agree. Per talk: speaker, thinning, three for
+        # the contact, the listener's ask as newly aware and as referred.
         # ASSUMPTION: a talk always makes an unaware listener aware (Bass imitation, q per month)
         # and passes on a share of the speaker's trust (customers count as fully trusting).
-        first = first_of_each(targets)
-        hearing = targets[first]
-        newly = p.stage[hearing] == UNAWARE
-        p.move(hearing[newly], AWARE, day)
-        reachable = p.stage[targets] != DORMANT
-        p.add_trust(targets[reachable], mk.referral_trust * speaker_trust[reachable], day)
-        self.consider(hearing[newly], u[first[newly], 5])
-        talk = np.flatnonzero(from_customer)
-        talk = talk[first_of_each(targets[talk])]
-        referred = targets[talk]
-        asks = (p.stage[referred] == AWARE) & p.in_market(referred, day)
-        referred, ask = referred[asks], u[talk[asks], 6]
-        chance = mk.inbound_propensity * p.trust_now(referred, day)
-        self.desk.intake(referred[ask < chance], SRC_REFERRAL)
+        talk_on = mk.word_of_mouth > 0 and p.n_known > 0
+        u_talks = self.streams["wom"].random((self._talk_count if talk_on else 0, 7))
+        net = mk.network
+        opened, heard, referred = kernels.market_day(
+            u_windows, u_talks, p.n, self.day, mk.buying_window_days, mk.inbound_propensity,
+            self.levers.lead_threshold, talk_on, mk.referral_weight, max(1.0, mk.referral_weight),
+            mk.referral_trust, (NETWORK_KINDS.index(net.kind), net.homophily, net.degree, net.rewire),
+            p._network_seed, p.seg_size, p._by_segment, p._seg_start, p.fade,
+            p.state(self.tally.leads_by_seg))
+        self.desk.add_leads(((opened, SRC_INBOUND), (heard, SRC_INBOUND), (referred, SRC_REFERRAL)))
+        p.wake(self.day)
 
     # ---------------------------------------------------------------- time
 
     def step(self) -> None:
         """One day."""
+        self.prospects.fade_through(self.day)
         self._restart_streams()
         if self.day % DAYS_PER_MONTH == 0:
             self._start_month()
+        self._draw_counts()
         self.day_touches = []
         self.marketing.do("step")  # programs choose whom to touch (order does not matter)
         touch(self, self.day_touches)  # the day's touches reach the market together
@@ -386,6 +398,21 @@ class GTMModel(mesa.Model):
         if self.day % DAYS_PER_MONTH == DAYS_PER_MONTH - 1:
             self._end_month()
         self.day += 1
+
+    def _draw_counts(self) -> None:
+        """Today's Poisson counts: each program's touches, buying windows opening, candidate
+        talks. Each is the first number of its stream today, so they are drawn together."""
+        mk = self.config.market
+        n = self.prospects.n
+        progs = list(self.programs.values())
+        talk_mean = mk.word_of_mouth / DAYS_PER_MONTH * max(1.0, mk.referral_weight) * n
+        counts = draw_counts(
+            [prog.stream for prog in progs] + [self.streams["inbound"], self.streams["wom"]],
+            [prog.reach_per_day for prog in progs]
+            + [n * mk.in_market_share / mk.buying_window_days, talk_mean])
+        for prog, k in zip(progs, counts, strict=False):
+            prog.today = k
+        self._window_count, self._talk_count = counts[-2:]
 
     @property
     def month(self) -> int:

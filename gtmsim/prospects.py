@@ -15,15 +15,29 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import pdtrik
 
+from gtmsim import kernels
+from gtmsim.kernels import (  # noqa: F401  (stage and source codes are shared with the kernels)
+    AWARE,
+    CUSTOMER,
+    DORMANT,
+    LEAD,
+    OPPORTUNITY,
+    SRC_CAPTURE,
+    SRC_INBOUND,
+    SRC_MARKETING,
+    SRC_OUTBOUND,
+    SRC_REFERRAL,
+    UNAWARE,
+)
 from gtmsim.scenario import Market
 
-UNAWARE, AWARE, LEAD, OPPORTUNITY, CUSTOMER, DORMANT = range(6)
 STAGES = ("unaware", "aware", "lead", "opportunity", "customer", "dormant")
 N_STAGES = len(STAGES)
 
 # Lead sources, for inspection and reporting.
 SOURCES = ("none", "inbound", "marketing", "referral", "outbound", "capture")
-SRC_INBOUND, SRC_MARKETING, SRC_REFERRAL, SRC_OUTBOUND, SRC_CAPTURE = range(1, 6)
+NETWORK_KINDS = ("full", "clustered", "small_world")
+DAYS_AHEAD = 24 * 30  # trust fade precomputed this far; it grows as a run goes on
 
 _M1 = np.uint64(0x9E3779B97F4A7C15)
 _M2 = np.uint64(0xBF58476D1CE4E5B9)
@@ -38,6 +52,16 @@ def draw_count(rng: np.random.Generator, mean: float) -> int:
     """
     u = rng.random()
     return max(0, int(np.ceil(pdtrik(u, mean)))) if mean > 0 else 0
+
+
+def draw_counts(rngs: list[np.random.Generator], means: list[float]) -> list[int]:
+    """`draw_count` for several streams at once, the next number of each (one inversion call)."""
+    u = np.array([rng.random() for rng in rngs])
+    m = np.array(means, dtype=np.float64)
+    positive = m > 0
+    k = np.zeros(len(m), dtype=np.int64)
+    k[positive] = np.maximum(0, np.ceil(pdtrik(u[positive], m[positive])))
+    return k.tolist()
 
 
 def run_starts(ids: np.ndarray) -> np.ndarray:
@@ -117,12 +141,16 @@ class Prospects:
         self.flows = np.zeros((N_STAGES, N_STAGES), dtype=np.int64)
         # Prospects ever aware (a prospect never becomes unaware again), by segment: the
         # audience of "known contacts" programs.
-        self.n_known = 0
         self.known_by_seg = np.zeros(len(segs), dtype=np.int64)
+        # Scratch for the kernels' duplicate checks (see `kernels.first_positions`).
+        self.mark = np.zeros(n + 1, dtype=np.int64)
         self._dormant: deque[tuple[int, np.ndarray]] = deque()
         self._network_seed = np.uint64(network_seed)
         self._luck_seed = _mix64(np.arange(1, 4, dtype=np.uint64) * _M3 ^ self._network_seed)
         self._decay = np.log(2) / market.trust_half_life_days
+        # fade[a]: the share of trust left after a days without a touch (see `trust_now`).
+        self.fade = np.empty(0)
+        self.fade_through(DAYS_AHEAD)
 
         k0 = int(round(market.initial_aware * n))
         if k0:
@@ -135,18 +163,21 @@ class Prospects:
 
     def move(self, idx: np.ndarray, to: int, day: int) -> None:
         """Move prospects `idx` (unique ids) to stage `to`, counting the flows."""
-        if len(idx) == 0:
-            return
-        frm = self.stage[idx]
-        moved = np.bincount(frm, minlength=N_STAGES)
-        self.flows[:, to] += moved
-        if moved[UNAWARE]:
-            newly_known = idx[frm == UNAWARE]
-            self.n_known += len(newly_known)
-            self.known_by_seg += np.bincount(self.segment[newly_known],
-                                             minlength=len(self.seg_size))
-        self.stage[idx] = to
-        self.stage_day[idx] = day
+        if len(idx):
+            kernels.move(np.asarray(idx, dtype=np.int64), to, day, self.stage, self.stage_day,
+                         self.flows, self.segment, self.known_by_seg)
+
+    def state(self, leads_by_seg: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The arrays the kernels' whole phases read and change (`kernels.touch_day`, …), with
+        this month's leads-by-segment tally."""
+        return (self.stage, self.stage_day, self.flows, self.segment, self.known_by_seg, self.fit,
+                self.in_market_until, self.trust, self.trust_day, self.lead_day, self.lead_count,
+                self.source, self.mark, leads_by_seg)
+
+    @property
+    def n_known(self) -> int:
+        """Prospects ever aware (a prospect never becomes unaware again)."""
+        return int(self.known_by_seg.sum())
 
     @property
     def counts(self) -> np.ndarray:
@@ -163,15 +194,22 @@ class Prospects:
         """Trust today; it fades exponentially since its last update (half-life in market)."""
         # ASSUMPTION: trust fades with a fixed half-life without touches (forgetting curve;
         # the geometric decay of Broadbent's adstock, 1979).
-        return self.trust[idx] * np.exp(-self._decay * (day - self.trust_day[idx]))
+        self.fade_through(day)
+        return kernels.trust_now(idx, day, self.trust, self.trust_day, self.fade)
+
+    def fade_through(self, day: int) -> None:
+        """Make `fade` long enough for trust of any age up to `day` days."""
+        if day >= len(self.fade):
+            # Computed by NumPy, as the exponentials were before the kernels: same bits.
+            self.fade = np.exp(-self._decay * np.arange(max(2 * len(self.fade), day + 1)))
 
     def add_trust(self, idx: np.ndarray, gain: np.ndarray | float, day: int) -> None:
         """Close a share `gain` of the gap between current trust and full trust."""
-        if len(idx) == 0:
-            return
-        t = self.trust_now(idx, day)
-        self.trust[idx] = (t + gain * (1 - t)).astype(np.float32)
-        self.trust_day[idx] = day
+        if len(idx):
+            gain = np.broadcast_to(np.asarray(gain, dtype=np.float64), idx.shape)
+            self.fade_through(day)
+            kernels.add_trust(idx, np.ascontiguousarray(gain), day, self.trust, self.trust_day,
+                              self.fade)
 
     def lead_luck(self, idx: np.ndarray, purpose: int) -> np.ndarray:
         """A uniform for each prospect's current lead and one `purpose` (qualifying, winning,
@@ -180,9 +218,7 @@ class Prospects:
         The same lead meets the same luck in every scenario run on one seed, however many
         other leads came before it: common random numbers where scenarios differ most.
         """
-        key = (idx.astype(np.uint64) << np.uint64(20)) ^ self.lead_count[idx].astype(np.uint64)
-        h = _mix64(key ^ self._luck_seed[purpose])
-        return (h >> np.uint64(11)).astype(np.float64) / 2.0**53
+        return kernels.lead_luck(idx, self.lead_count, self._luck_seed[purpose])
 
     def in_market(self, idx: np.ndarray, day: int) -> np.ndarray:
         return self.in_market_until[idx] > day
@@ -192,7 +228,12 @@ class Prospects:
         # ASSUMPTION: dormant prospects ignore marketing and word of mouth until they wake.
         self.move(idx, DORMANT, day)
         self.owner[idx] = -1
-        self._dormant.append((day + int(self.market.dormant_days), idx.copy()))
+        self.asleep(idx, day)
+
+    def asleep(self, idx: np.ndarray, day: int) -> None:
+        """Prospects `idx`, just made dormant on `day`, wake after `dormant_days`."""
+        if len(idx):
+            self._dormant.append((day + int(self.market.dormant_days), idx.copy()))
 
     def wake(self, day: int) -> None:
         """Dormant prospects whose time is up return to `aware` (trust as it faded)."""
@@ -215,37 +256,22 @@ class Prospects:
         when two scenarios weigh segments alike (common random numbers)."""
         if cdf is None or len(u_segment) == 0:
             return np.empty(0, dtype=np.int64)
-        seg = np.minimum(np.searchsorted(cdf, u_segment, side="right"), len(cdf) - 1)
-        return self._in_segment(seg, u_position)
-
-    def _in_segment(self, seg: np.ndarray, u: np.ndarray) -> np.ndarray:
-        """The prospect at relative position `u` (0–1) within each segment `seg`."""
-        pos = (u * self.seg_size[seg]).astype(np.int64)
-        return self._by_segment[self._seg_start[seg] + pos]
+        return kernels.sample_segments(cdf, u_segment, u_position, self.seg_size,
+                                       self._by_segment, self._seg_start)
 
     def contacts(self, speakers: np.ndarray, u: np.ndarray) -> np.ndarray:
         """Whom each speaker talks to, by the market's network kind; three uniforms a speaker
         (`u`, shape k × 3)."""
-        net = self.market.network
-        if net.kind == "full":
-            return (u[:, 0] * self.n).astype(np.int64)
-        if net.kind == "clustered":
-            target = (u[:, 0] * self.n).astype(np.int64)
-            within = u[:, 1] < net.homophily
-            return np.where(within, self._in_segment(self.segment[speakers], u[:, 2]), target)
         # ASSUMPTION: small_world is a fixed, directed Watts–Strogatz-style graph computed on
         # the fly (no adjacency stored, so it costs no memory at 10^6 prospects). Each
         # prospect i has `degree` ties to ring neighbours i±1..±degree/2; a share
         # `rewire` of ties is redirected to a fixed random prospect (hash of the tie).
-        slot = (u[:, 0] * net.degree).astype(np.int64)
-        half = slot // 2 + 1
-        offset = np.where(slot % 2 == 0, half, -half)
-        ring = (speakers + offset) % self.n
-        tie = speakers.astype(np.uint64) * np.uint64(net.degree) + slot.astype(np.uint64)
-        h = _mix64(tie ^ self._network_seed)
-        rewired = (h >> np.uint64(11)).astype(np.float64) / 2.0**53 < net.rewire
-        far = (_mix64(h) % np.uint64(self.n)).astype(np.int64)
-        return np.where(rewired, far, ring)
+        # Clustered: a share `homophily` of talks stays within the speaker's segment.
+        net = self.market.network
+        kind = NETWORK_KINDS.index(net.kind)
+        return kernels.contacts(speakers, u, kind, self.n, net.homophily, net.degree, net.rewire,
+                                self._network_seed, self.segment, self.seg_size,
+                                self._by_segment, self._seg_start)
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,7 @@ STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP")
 def versions() -> dict[str, str]:
     """Versions of gtmsim and the libraries that shape its numbers."""
     import mesa
+    import numba
     import numpy
     import pyarrow
 
@@ -46,6 +47,7 @@ def versions() -> dict[str, str]:
     return {
         "gtmsim": gtmsim.__version__,
         "mesa": mesa.__version__,
+        "numba": numba.__version__,
         "numpy": numpy.__version__,
         "pandas": pd.__version__,
         "pyarrow": pyarrow.__version__,

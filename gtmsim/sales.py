@@ -14,15 +14,11 @@ from typing import TYPE_CHECKING
 import mesa
 import numpy as np
 
+from gtmsim import kernels
 from gtmsim.prospects import (
-    AWARE,
     CUSTOMER,
-    LEAD,
     OPPORTUNITY,
     SRC_OUTBOUND,
-    UNAWARE,
-    Prospects,
-    first_of_each,
     unique_ids,
 )
 from gtmsim.scenario import Sales
@@ -68,13 +64,6 @@ def win_probability(
     return 1.0 / (1.0 + np.exp(-logit))
 
 
-def lead_score(p: Prospects, idx: np.ndarray, day: int) -> np.ndarray:
-    """The shared lead definition's score (0–1): fit, engagement and buying intent."""
-    # ASSUMPTION: the score weighs ICP fit 1/2, trust 1/4 and intent (in a buying window,
-    # shown by the request itself) 1/4; below the threshold marketing keeps nurturing.
-    return 0.5 * p.fit[idx] + 0.25 * p.trust_now(idx, day) + 0.25 * p.in_market(idx, day)
-
-
 class LeadDesk:
     """Leads from their creation to a rep's first response (or their end)."""
 
@@ -100,22 +89,30 @@ class LeadDesk:
             return idx
         m = self.model
         p = m.prospects
-        idx = unique_ids(idx)
-        idx = idx[p.stage[idx] == AWARE]
-        if len(idx) == 0:
-            return idx
-        if not outbound:
-            idx = idx[lead_score(p, idx, m.day) >= m.levers.lead_threshold]
-        p.move(idx, LEAD, m.day)
-        p.lead_day[idx] = m.day
-        p.lead_count[idx] += 1
-        p.source[idx] = source
-        m.tally.add_leads(p.segment[idx])
-        m.log.record("leads", day=m.day, prospect=idx, segment=p.segment[idx],
-                     source=np.full(len(idx), source, dtype=np.int8))
-        if not outbound:
-            self.pending = np.concatenate([self.pending, idx])
+        # Distinct aware prospects, sorted, that meet the lead definition (outbound skips it).
+        idx = kernels.make_leads(np.asarray(idx, dtype=np.int64), outbound, m.day,
+                                 m.levers.lead_threshold, source, p.stage, p.stage_day, p.flows,
+                                 p.segment, p.known_by_seg, p.fit, p.in_market_until, p.trust,
+                                 p.trust_day, p.fade, p.lead_day, p.lead_count, p.source,
+                                 m.tally.leads_by_seg)
+        self.add_leads(((idx, source),), hand_off=not outbound)
         return idx
+
+    def add_leads(self, groups: tuple[tuple[np.ndarray, int], ...], *,
+                  hand_off: bool = True) -> None:
+        """Leads made today (by `intake` or the kernels: `kernels.touch_day`, …), as
+        (prospects, source) groups: logged, and unless they are a rep's own meetings, passed on
+        for hand-off in order."""
+        m = self.model
+        made = [idx for idx, _ in groups if len(idx)]
+        if not made:
+            return
+        for idx, source in groups:
+            if len(idx):
+                m.log.record("leads", day=m.day, prospect=idx, segment=m.prospects.segment[idx],
+                             source=source)
+        if hand_off:
+            self.pending = np.concatenate([self.pending, *made])
 
     def handoff(self) -> None:
         """Pass pending leads to sales, in batches every `handoff_days`."""
@@ -133,24 +130,20 @@ class LeadDesk:
         m = self.model
         p = m.prospects
         day = m.day
+        # ASSUMPTION: a waiting lead goes cold when its buying window closes (it bought
+        # elsewhere) or when it has waited longer than `lead_patience_days`.
         for which in ("pending", "queue"):
             idx = getattr(self, which)
             if len(idx) == 0:
                 continue
-            waited = day - p.lead_day[idx]
-            window_end = p.in_market_until[idx]
-            was_in_market = window_end > p.lead_day[idx]
-            # ASSUMPTION: a waiting lead goes cold when its buying window closes (it bought
-            # elsewhere) or when it has waited longer than `lead_patience_days`.
-            cold = (waited > m.config.market.lead_patience_days) | (was_in_market & (window_end <= day))
-            if which == "queue" and m.levers.sla_days > 0:
-                late = ~cold & (day - self.queued_day > m.levers.sla_days)
+            sla = float(m.levers.sla_days) if which == "queue" else 0.0
+            cold, late = kernels.expiring(idx, self.queued_day, day,
+                                          float(m.config.market.lead_patience_days), sla,
+                                          p.lead_day, p.in_market_until)
+            if sla > 0:
                 m.release(idx[late], "dropped", worked=False)
-                cold_or_late = cold | late
-            else:
-                cold_or_late = cold
             m.release(idx[cold], "decayed", worked=False)
-            self._keep(which, ~cold_or_late)
+            self._keep(which, ~(cold | late))
 
     def _keep(self, which: str, mask: np.ndarray) -> None:
         setattr(self, which, getattr(self, which)[mask])
@@ -279,6 +272,8 @@ class SalesRep(mesa.Agent):
         self.credit = 0.0
         self.outbound_credit = 0.0
         self.responses = 0
+        self._focus_for: Sales | None = None  # the config `_focus_cdf` was made for
+        self._focus_cdf: np.ndarray | None = None
 
     def ramp(self, day: int) -> float:
         """Share of full productivity: linear from hiring to `ramp_months` later."""
@@ -324,20 +319,20 @@ class SalesRep(mesa.Agent):
         """Outbound: cold touches on prospects in the team's focus segments."""
         m = self.model
         p = m.prospects
-        focus = np.array([not self.config.segments or n in self.config.segments for n in p.segment_names])
+        if self._focus_for is not self.config:  # the team's focus, as a segment distribution
+            names = self.config.segments
+            focus = np.array([not names or n in names for n in p.segment_names])
+            self._focus_cdf, self._focus_for = p.segment_cdf(p.seg_size * focus), self.config
         u = m.streams["outbound"].random((calls, 3))  # segment, who, conversion
-        idx = p.sample_segments(p.segment_cdf(p.seg_size * focus), u[:, 0], u[:, 1])
-        first = first_of_each(idx)
-        idx, u = idx[first], u[first]
-        stage = p.stage[idx]
-        reachable = (stage == UNAWARE) | (stage == AWARE)
-        idx, u = idx[reachable], u[reachable]
-        p.move(idx[p.stage[idx] == UNAWARE], AWARE, m.day)
-        trust = p.trust_now(idx, m.day)
+        if self._focus_cdf is None:
+            return
         # ASSUMPTION: a cold call converts only a prospect in market, and poorly without trust.
-        chance = self.config.outbound_success * (0.5 + p.fit[idx]) * (0.2 + trust) * self.skill
-        hit = p.in_market(idx, m.day) & (u[:, 2] < chance)
-        leads = m.desk.intake(idx[hit], SRC_OUTBOUND, outbound=True)
+        leads = kernels.cold_calls(u, self._focus_cdf, self.config.outbound_success, self.skill,
+                                   m.day, p.seg_size, p._by_segment, p._seg_start, p.fade,
+                                   p.state(m.tally.leads_by_seg))
+        if len(leads) == 0:
+            return
+        m.desk.add_leads(((leads, SRC_OUTBOUND),), hand_off=False)
         slots = max(0, self.config.deal_capacity - self.open_deals)
         m.desk.open_deals(leads[:slots], np.full(min(slots, len(leads)), self.unique_id))
         if len(leads) > slots:

@@ -165,7 +165,7 @@ def test_readme_states_the_default_market_size_consistently():
     assert 'if __name__ == "__main__":' in readme
 
 
-LIGHT = ["dask", "distributed", "matplotlib", "mesa", "gtmsim.model", "scipy"]
+LIGHT = ["dask", "distributed", "matplotlib", "mesa", "gtmsim.model", "gtmsim.kernels", "numba", "scipy"]
 
 
 @pytest.mark.parametrize("argv, code", [

@@ -1,0 +1,129 @@
+"""The compiled kernels agree with the NumPy expressions they replaced, and the cheap
+day restart of a random stream lands where a jump from its spawn point does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import small
+from scipy.special import pdtrik
+
+from gtmsim import GTMModel, kernels
+from gtmsim.model import DAY_JUMP, DayStarts
+from gtmsim.prospects import _mix64, draw_count, draw_counts, first_of_each
+
+
+def test_first_positions_are_the_first_occurrences_in_order():
+    rng = np.random.default_rng(0)
+    mark = np.zeros(41, dtype=np.int64)
+    for n in (0, 1, 2, 50, 500):
+        idx = rng.integers(0, 40, size=n)
+        assert np.array_equal(kernels.first_positions(idx, mark), first_of_each(idx))
+
+
+def test_move_counts_flows_and_the_newly_known():
+    stage = np.array([0, 0, 1, 2, 0], dtype=np.int8)
+    stage_day = np.zeros(5, dtype=np.int32)
+    flows = np.zeros((6, 6), dtype=np.int64)
+    segment = np.array([0, 1, 1, 0, 1], dtype=np.int16)
+    known = np.zeros(2, dtype=np.int64)
+    kernels.move(np.array([0, 2, 4]), 1, 9, stage, stage_day, flows, segment, known)
+    assert stage.tolist() == [1, 0, 1, 2, 1] and stage_day.tolist() == [9, 0, 9, 0, 9]
+    assert flows[0, 1] == 2 and flows[1, 1] == 1 and flows.sum() == 3
+    assert known.tolist() == [1, 1]
+
+
+def test_trust_kernels_match_numpy():
+    rng = np.random.default_rng(2)
+    n = 300
+    trust = rng.random(n).astype(np.float32)
+    trust_day = rng.integers(0, 50, n).astype(np.int32)
+    decay = np.log(2) / 45.0
+    fade = np.exp(-decay * np.arange(61))  # as `Prospects.fade_through` makes it
+    idx = rng.integers(0, n, 400)  # repeats: the last assignment wins, as in NumPy
+    gain = rng.random(400)
+    want_now = trust[idx] * np.exp(-decay * (60 - trust_day[idx]))
+    assert np.array_equal(kernels.trust_now(idx, 60, trust, trust_day, fade), want_now)
+    want = trust.copy()
+    want[idx] = (want_now + gain * (1 - want_now)).astype(np.float32)
+    kernels.add_trust(idx, gain, 60, trust, trust_day, fade)
+    assert np.array_equal(trust, want)
+    assert (trust_day[idx] == 60).all()
+
+
+def test_lead_luck_matches_the_numpy_hash():
+    rng = np.random.default_rng(3)
+    idx = rng.integers(0, 10**6, 1000)
+    lead_count = rng.integers(0, 9, 10**6).astype(np.int32)
+    seed = np.uint64(0x1234_5678_9ABC_DEF0)
+    key = (idx.astype(np.uint64) << np.uint64(20)) ^ lead_count[idx].astype(np.uint64)
+    want = (_mix64(key ^ seed) >> np.uint64(11)).astype(np.float64) / 2.0**53
+    assert np.array_equal(kernels.lead_luck(idx, lead_count, seed), want)
+
+
+@pytest.mark.parametrize("kind", ["full", "clustered", "small_world"])
+def test_contacts_match_the_numpy_network(kind):
+    model = GTMModel(small(market__prospects=3000, market__network__kind=kind), seed=4)
+    p = model.prospects
+    net = p.market.network
+    rng = np.random.default_rng(5)
+    speakers = rng.integers(0, p.n, 2000)
+    u = rng.random((2000, 3))
+    got = p.contacts(speakers, u)
+    if kind == "full":
+        want = (u[:, 0] * p.n).astype(np.int64)
+    elif kind == "clustered":
+        seg = p.segment[speakers]
+        inside = p._by_segment[p._seg_start[seg] + (u[:, 2] * p.seg_size[seg]).astype(np.int64)]
+        want = np.where(u[:, 1] < net.homophily, inside, (u[:, 0] * p.n).astype(np.int64))
+    else:
+        slot = (u[:, 0] * net.degree).astype(np.int64)
+        half = slot // 2 + 1
+        ring = (speakers + np.where(slot % 2 == 0, half, -half)) % p.n
+        tie = speakers.astype(np.uint64) * np.uint64(net.degree) + slot.astype(np.uint64)
+        h = _mix64(tie ^ p._network_seed)
+        far = (_mix64(h) % np.uint64(p.n)).astype(np.int64)
+        want = np.where((h >> np.uint64(11)).astype(np.float64) / 2.0**53 < net.rewire, far, ring)
+    assert np.array_equal(got, want)
+    assert (got >= 0).all() and (got < p.n).all()
+
+
+def test_draw_counts_equal_one_draw_count_per_stream():
+    means = [0.0, 0.4, 3.0, 150.0, 2e4]
+    for seed in range(20):
+        rngs = [np.random.default_rng([seed, i]) for i in range(len(means))]
+        again = [np.random.default_rng([seed, i]) for i in range(len(means))]
+        assert draw_counts(rngs, means) == [draw_count(r, m) for r, m in zip(again, means)]
+        # Each stream gave exactly one number.
+        assert [r.random() for r in rngs] == [r.random() for r in again]
+    assert np.isfinite(pdtrik(0.5, 2e4))
+
+
+@pytest.mark.parametrize("use_words", [True, False])
+def test_day_restarts_land_on_the_jump_from_the_spawn_point(use_words):
+    bits = np.random.PCG64(np.random.SeedSequence(11, spawn_key=(3,)))
+    reference = np.random.PCG64(np.random.SeedSequence(11, spawn_key=(3,)))
+    start = reference.state
+    stream = DayStarts(bits)
+    if not use_words:
+        stream.words = None  # the dictionary path, for NumPy builds of another layout
+    gen = np.random.Generator(bits)
+    for day in [*range(40), 45, 46, 47]:  # days 41–44 skipped: jumps from the spawn point
+        stream.restart(day)
+        reference.state = start
+        reference.advance((day + 1) * DAY_JUMP % 2**128)
+        assert bits.state == reference.state, day
+        gen.random(day % 7)  # the day's draws move the stream on
+        gen.integers(0, 10, size=day % 3, dtype=np.uint32)  # leaves a buffered half behind
+    assert stream.words is not None or not use_words
+
+
+def test_a_model_restarts_every_stream_at_the_day_jump():
+    model = GTMModel(small(market__prospects=2000), seed=8)
+    for _ in range(35):
+        model.step()
+    model._restart_streams()  # day 35
+    for key, stream in model._stream_starts.items():
+        reference = np.random.PCG64(np.random.SeedSequence(model._root_entropy, spawn_key=key))
+        reference.advance(36 * DAY_JUMP % 2**128)
+        assert stream.bits.state == reference.state, key
