@@ -66,7 +66,7 @@ def test_shapley_carries_replications_and_each_replication_sums_to_its_gap():
 def test_sampled_orders_sum_to_the_gap_and_recover_the_exact_values():
     k = 6
     coef = np.arange(1, k + 1, dtype=float)
-    v = lambda s: sum(coef[i] for i in s) + 4 * (0 in s and 5 in s) * (2 in s)  # noqa: E731
+    v = lambda s: sum(coef[i] for i in s) + 4 * (0 in s and 5 in s) * (2 in s)
     values = _values(k, v)
     orders = sample_permutations(k, 400, seed=3)
     assert orders[1] == orders[0][::-1]

@@ -25,7 +25,7 @@ _EXPORTS = {
     "shapley": "gtmsim.analysis.explain",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["evaluate", "read_points", "shapley"]
 
 
 def __getattr__(name: str) -> Any:

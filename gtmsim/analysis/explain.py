@@ -129,7 +129,7 @@ def shapley(values: np.ndarray) -> np.ndarray:
     if n != 1 << k or k < 1:
         raise ValueError(f"shapley: expected 2^k coalition values (k ≥ 1), got {n}")
     masks = np.arange(n)
-    sizes = np.array([bin(m).count("1") for m in masks])
+    sizes = np.array([int(m).bit_count() for m in masks])
     w = shapley_weights(k)
     out = np.empty((k, *values.shape[1:]))
     for i in range(k):
@@ -408,9 +408,9 @@ def explain(
             force=force, progress=progress, command=command, yes=yes, kind="explain",
             outputs=(CONTRIBUTIONS, GAPS))
     except ScenarioError as exc:
-        raise ScenarioError([*exc.problems, "explain: a mix of the two scenarios' keys is not a "
-                             "valid scenario; group keys that must change together with "
-                             "--factors (e.g. --factors market.segments)"]) from None
+        raise ScenarioError([*exc.problems, ("explain: a mix of the two scenarios' keys is not "
+                             "a valid scenario; group keys that must change together with "
+                             "--factors (e.g. --factors market.segments)")]) from None
     contributions, gaps = _decompose(experiment, found, masks, orders, method, confidence)
     result = Explanation(a=sa.name, b=sb.name, contributions=contributions, gaps=gaps,
                          factors=found, method=method, permutations=len(orders),
@@ -452,7 +452,7 @@ def _decompose(experiment: Experiment, found: Sequence[Factor], masks: Sequence[
             phi = shapley(v[[row_of[m] for m in range(1 << k)]]) if n else np.full((k, 0), np.nan)
             stats_ = [_exp._t_interval(phi[i], confidence) for i in range(k)]
         else:
-            marg = shapley_permutations(lambda m: v[row_of[m]], orders, k)  # orders × k × reps
+            marg = shapley_permutations(lambda m, v=v: v[row_of[m]], orders, k)  # orders × k × reps
             stats_ = [_sampled_interval(marg[:, i, :], confidence) for i in range(k)]
         for f, (mean, lo, hi) in zip(found, stats_, strict=True):
             a_text, b_text = f.values_text()

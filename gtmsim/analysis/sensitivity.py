@@ -41,7 +41,7 @@ from scipy import stats
 from gtmsim import experiment as _exp
 from gtmsim.analysis import points as _points
 from gtmsim.analysis.explain import resolved
-from gtmsim.experiment import OUTCOMES, Experiment, ExperimentError
+from gtmsim.experiment import Experiment, ExperimentError
 from gtmsim.results import csv_writer, parquet_writer
 from gtmsim.scenario import Scenario, ScenarioError, with_changes
 
@@ -185,7 +185,7 @@ def check_ranges(base: Scenario, ranges: Mapping[str, tuple[float, float]]) -> l
             continue
         whole = isinstance(value, int)
         for end in (low, high):
-            v = int(round(end)) if whole else end
+            v = round(end) if whole else end
             try:
                 with_changes(base, {key: v}, f"--vary {key}")
             except ScenarioError as exc:
@@ -225,7 +225,7 @@ def run_values(ranges: Sequence[Range], x: np.ndarray) -> list[dict[str, Any]]:
     """The points as scenario overrides: whole-number keys rounded."""
     out = []
     for row in x:
-        out.append({r.key: (int(round(v)) if r.whole else float(f"{v:.12g}"))
+        out.append({r.key: (round(v) if r.whole else float(f"{v:.12g}"))
                     for r, v in zip(ranges, row, strict=True)})
     return out
 
@@ -385,8 +385,8 @@ def sensitivity(
         raise ScenarioError(problems)
     assert base is not None
     if method == "sobol" and len(found) < 2:
-        raise ScenarioError(["--method sobol: vary at least two keys (one key's first-order "
-                             "and total indices are both 1)"])
+        raise ScenarioError([("--method sobol: vary at least two keys (one key's first-order "
+                              "and total indices are both 1)")])
     base_seed = base.seed if seed is None else seed
     n = samples or (MORRIS_TRAJECTORIES if method == "morris" else SOBOL_SAMPLES)
     with warnings.catch_warnings():
