@@ -709,7 +709,7 @@ def explain_table(result: Any) -> Table:
     """Per key outcome: the gap and each factor's contribution with its interval."""
     title = (f"Gap {result.b} − {result.a} split into Shapley contributions "
              f"({'every subset' if result.method == 'exact' else f'{result.permutations} sampled orders'}"
-             f", {len(result.factors)} factors); 95% paired intervals over replications")
+             f", {len(result.factors)} factor{'s' if len(result.factors) != 1 else ''}); 95% paired intervals over replications")
     table = Table(header_style="bold", title_justify="left", title=escape(title))
     for header in ("Outcome", "Factor", "From", "To", "Contribution", "95% CI", "Share of gap"):
         table.add_column(header, justify="right" if header in ("Contribution", "95% CI",
@@ -807,7 +807,9 @@ def sensitivity_table(result: Any) -> Table:
     """The indices, most important key first, then the replication-noise line."""
     morris = result.method == "morris"
     o = next(o for o in exp.OUTCOMES if o.name == result.outcome)
-    title = (f"{'Morris screening' if morris else 'Sobol indices'} of {o.label} "
+    what = (f"{o.label}, {result.decision['b']} − {result.decision['a']}" if result.decision
+            else o.label)
+    title = (f"{'Morris screening' if morris else 'Sobol indices'} of {what} "
              f"({'μ* in outcome units per key range' if morris else 'shares of the variance of the mean outcome'}); "
              f"one run's variance is {result.noise_share:.0%} replication noise")
     table = Table(header_style="bold", title_justify="left", title=escape(title))
@@ -844,9 +846,14 @@ def sensitivity_table(result: Any) -> Table:
                    "points = samples × (keys + 2)).")
 @click.option("--levels", type=click.IntRange(min=2), default=4, show_default=True,
               help="Morris grid levels.")
+@click.option("--decision", "decision_text", metavar="A,B",
+              help="Run scenarios A and B at every sampled point instead: the indices are "
+                   "those of B − A, with the probability that B beats A and the boxes of "
+                   "key values where the decision flips.")
 @_experiment_options
 def sensitivity_command(scenario: str, vary_texts: tuple[str, ...], method: str, outcome: str,
-                        samples: int | None, levels: int, reps: int, seed: int | None,
+                        samples: int | None, levels: int, decision_text: str | None,
+                        reps: int, seed: int | None,
                         months: int | None, overrides: tuple[str, ...], workers: int | None,
                         scheduler: str | None, out_dir: Path | None, resume: bool,
                         force: bool, quiet: bool, as_json: bool, with_report: bool,
@@ -857,14 +864,16 @@ def sensitivity_command(scenario: str, vary_texts: tuple[str, ...], method: str,
     from gtmsim.analysis import sensitivity as se
     from gtmsim.analysis.points import jsonable
 
+    decision = None if decision_text is None else [s.strip() for s in decision_text.split(",")]
     options = {"method": method, "outcome": outcome, "samples": samples, "levels": levels,
-               "reps": reps, "seed": seed, "months": months, "overrides": list(overrides)}
+               "reps": reps, "seed": seed, "months": months, "overrides": list(overrides),
+               "decision": decision}
     vary = list(vary_texts)
-    names = _names_or_all_problems([scenario], overrides,
+    names = _names_or_all_problems([scenario, *(decision or [])], overrides,
                                    lambda: se.sensitivity(scenario, vary, **options))
     # Named after the keys as given: a bad one is refused before anything is written.
     keys = [t.partition("=")[0].strip() for t in vary]
-    folder = out_dir or exp.default_folder("sensitivity", names, keys)
+    folder = out_dir or exp.default_folder("sensitivity", names[:1], keys)
     result = _run_analysis(f"sensitivity {names[0]}",
                            lambda **kw: se.sensitivity(scenario, vary, **kw), folder=folder,
                            workers=workers, scheduler=scheduler, quiet=quiet, as_json=as_json,
@@ -880,12 +889,28 @@ def sensitivity_command(scenario: str, vary_texts: tuple[str, ...], method: str,
             "runs": len(e.arms) * len(e.seeds), "resumed": e.resumed,
             "elapsed_s": round(e.elapsed_s, 3), "noise_share": result.noise_share,
             "indices": result.indices.to_dict(orient="records"),
+            "decision": result.decision,
+            "boxes": None if result.boxes is None else result.boxes.to_dict(orient="records"),
         }), default=float))
         return
     if quiet:
         click.echo(str(e.folder))
         return
     print_split(out, sensitivity_table(result), keys=2)
+    if result.decision:
+        d = result.decision
+        out.print(f"{d['b']} beats {d['a']} on {d['outcome']} at {d['p_b_better']:.0%} of the "
+                  f"{d['points']} sampled points (95% interval {d['p_low']:.0%} to "
+                  f"{d['p_high']:.0%}; {d['runs_b_better']:.0%} of single paired runs).",
+                  markup=False)
+        if result.boxes is not None and len(result.boxes):
+            for b in result.boxes.itertuples():
+                out.print(f"  The decision flips where {b.box}: {b.flips} of {b.points} "
+                          f"points (density {b.density:.0%}, coverage {b.coverage:.0%} of "
+                          "all flips).", markup=False)
+        else:
+            out.print("  No box of key values where the decision flips (it never flips, or "
+                      "the flips are scattered).", markup=False)
     resumed = f", {e.resumed} read back from the folder" if e.resumed else ""
     out.print(f"{len(e.arms)} points × {len(e.seeds)} replications on common random numbers "
               f"(base seed {e.seed}); {e.elapsed_s:.1f} s{resumed}.", markup=False)

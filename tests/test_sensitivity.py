@@ -149,3 +149,37 @@ def test_help_does_not_load_salib_matplotlib_or_the_model():
                           check=True)
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert "explain" in done.stdout and "sensitivity" in done.stdout
+
+
+def test_discovery_names_the_box_where_the_decision_flips():
+    from gtmsim.analysis.sensitivity import discover
+
+    rng = np.random.default_rng(2)
+    values = pd.DataFrame({"sales.reps": rng.integers(2, 11, 200),
+                           "alignment.sla_days": rng.uniform(0, 7, 200)})
+    wins = ~((values["sales.reps"] <= 4) & (values["alignment.sla_days"] > 3)).to_numpy()
+    boxes = discover(values, wins, [Range("sales.reps", 2, 10, True),
+                                    Range("alignment.sla_days", 0, 7)])
+    top = boxes.iloc[0]
+    assert top["box"].startswith("sales.reps ≤ 4 and alignment.sla_days > 2.9"), top["box"]
+    assert top["density"] == 1 and top["coverage"] == 1
+    assert 4 <= top["sales.reps_high"] < 5 and 2.9 < top["alignment.sla_days_low"] < 3.1
+    assert discover(values, np.ones(200, bool), [Range("sales.reps", 2, 10, True),
+                                                 Range("alignment.sla_days", 0, 7)]).empty
+
+
+def test_decision_probability_and_bad_decision_scenarios(tmp_path, capsys):
+    result = sensitivity("baseline", ["sales.reps=2:8", "alignment.sla_days=0:5"], samples=2,
+                         reps=2, months=3, workers=1, out=tmp_path / "d",
+                         overrides=["market.prospects=2000"], decision=["siloed", "aligned"])
+    d = result.decision
+    assert d["a"] == "siloed" and d["b"] == "aligned" and d["points"] == 6
+    assert d["p_low"] <= d["p_b_better"] <= d["p_high"]
+    assert len(result.experiment.arms) == 12 and set(result.points["arm"]) == {"siloed", "aligned"}
+    assert (tmp_path / "d" / "boxes.csv").is_file()
+    out = tmp_path / "bad"
+    assert main(["sensitivity", "baseline", "--vary", "sales.reps=8:2", "--decision",
+                 "siloed,alinged", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "did you mean 'aligned'" in err and "LOW must be below HIGH" in err
+    assert not out.exists()

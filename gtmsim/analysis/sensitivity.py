@@ -47,6 +47,7 @@ from gtmsim.scenario import Scenario, ScenarioError, with_changes
 
 INDICES = "indices.csv"
 POINTS = "points.parquet"
+BOXES = "boxes.csv"
 CHARTS_DIR = "charts"
 NOISE = "(replication noise)"
 METHODS = ("morris", "sobol")
@@ -78,8 +79,14 @@ class Sensitivity:
         method, outcome: as asked.
         noise_share: the share of one run's variance of the outcome that is replication
             noise (see `noise_share`).
-        experiment: the evaluated points.
+        experiment: the evaluated points (with a decision: A's points, then B's).
         files: files written in the results folder.
+        decision: with `decision=(A, B)`: `a`, `b`, `p_b_better` (share of sampled points
+            at which B does better than A, by the outcome's direction, on the mean of the
+            replications), its 95% Wilson interval `p_low`, `p_high`, `points`,
+            `runs_b_better` (the same share over single paired runs).
+        boxes: with a decision: the boxes of key values in which the decision flips (see
+            `discover`).
     """
 
     scenario: str
@@ -91,6 +98,8 @@ class Sensitivity:
     noise_share: float
     experiment: Experiment
     files: list[Path] = field(default_factory=list)
+    decision: dict[str, Any] | None = None
+    boxes: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------- input
@@ -336,6 +345,7 @@ def sensitivity(
     command: Sequence[str] | None = None,
     yes: bool = False,
     charts: bool = True,
+    decision: Sequence[Scenario | str | Path] | None = None,
 ) -> Sensitivity:
     """Morris or Sobol indices of `outcome` over ranges of scenario keys.
 
@@ -350,10 +360,15 @@ def sensitivity(
         seed: base seed of the replications and of SALib's sample (default: the scenario's).
         scenario, months, overrides, workers, scheduler, executor, out, resume, force,
         progress, command, yes: as for `gtmsim.experiment.sweep`.
+        decision: two scenarios (A, B): both run at every sampled point (the varied keys
+            set in each), the indices are those of the paired difference B − A of the
+            outcome, and the result gains the probability that B beats A and the boxes
+            where the decision flips. `scenario` is then where the keys are checked.
 
     Raises:
         ScenarioError: bad ranges, an unknown or non-numeric key (with the nearest name),
-            an unknown outcome or method — every problem at once.
+            an unknown outcome or method, a decision scenario that does not exist — every
+            problem at once.
         ExperimentError, ResultsError: as for `sweep`.
     """
     texts = (list(vary) if not isinstance(vary, Mapping)
@@ -381,6 +396,10 @@ def sensitivity(
             found = check_ranges(base, ranges)
         except ScenarioError as exc:
             problems += exc.problems
+    pair: list[Scenario] = []
+    if decision is not None:
+        pair, more = _decision_pair(decision, overrides, ranges, months)
+        problems += [p for p in more if p not in problems]
     if problems:
         raise ScenarioError(problems)
     assert base is not None
@@ -394,11 +413,15 @@ def sensitivity(
         warnings.simplefilter("ignore", UserWarning)
         x = draw(found, method, n, levels=levels, seed=base_seed % 2**32)
     pts = run_values(found, x)
+    run_base, run_pts = base, pts
+    if pair:
+        run_base, b_keys = _decision_base(*pair)
+        run_pts = [*pts, *({**b_keys, **p} for p in pts)]
     experiment = _points.evaluate(
-        base, pts, reps=reps, seed=base_seed, months=months, workers=workers,
+        run_base, run_pts, reps=reps, seed=base_seed, months=months, workers=workers,
         scheduler=scheduler, executor=executor, out=out, resume=resume, force=force,
         progress=progress, command=command, yes=yes, kind="sensitivity",
-        outputs=(INDICES, POINTS))
+        outputs=(INDICES, POINTS, BOXES))
     per_run = experiment.outcomes()
     y_runs = _points.outcome_matrix(experiment, outcome, per_run)
     if np.isnan(y_runs).any():
@@ -406,6 +429,8 @@ def sensitivity(
         raise ExperimentError(f"--outcome {outcome}: {missing} of {y_runs.size} runs have no "
                               "value (e.g. no payback within the run, or no win); choose "
                               "another outcome or a longer --months")
+    if pair:  # the decision's outcome: the paired difference B − A at each point
+        y_runs = y_runs[len(pts):] - y_runs[:len(pts)]
     y = y_runs.mean(axis=1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # constant outputs give 0/0 in SALib
@@ -422,15 +447,28 @@ def sensitivity(
                      "ST_conf": conf}
     indices = pd.concat([indices, pd.DataFrame([noise_row])], ignore_index=True)
     table = per_run.drop(columns=["scenario"])
-    values = pd.DataFrame(pts)  # each key's value as run
-    values.insert(0, _points.POINT, range(len(pts)))
+    values = pd.DataFrame(pts * (2 if pair else 1))  # each key's value as run
+    values.insert(0, _points.POINT, range(len(values)))
+    if pair:
+        values.insert(1, "arm", [pair[0].name] * len(pts) + [pair[1].name] * len(pts))
     table = values.merge(table, on=_points.POINT, how="right")
     result = Sensitivity(scenario=base.name, method=method, outcome=outcome, ranges=found,
                          indices=indices, points=table, noise_share=share,
                          experiment=experiment)
+    if pair:
+        better = _points.outcome(outcome).better
+        wins = y * better > 0
+        lo, hi = _wilson(int(wins.sum()), len(wins))
+        result.decision = {"a": pair[0].name, "b": pair[1].name, "outcome": outcome,
+                           "p_b_better": float(wins.mean()), "p_low": lo, "p_high": hi,
+                           "points": len(wins),
+                           "runs_b_better": float(np.mean(y_runs * better > 0))}
+        result.boxes = discover(pd.DataFrame(pts), wins, found)
     if experiment.folder is not None:
         files: dict[str, Callable[[Path], None]] = {INDICES: csv_writer(indices),
                                                     POINTS: parquet_writer(table)}
+        if pair:
+            files[BOXES] = csv_writer(result.boxes)
         if charts:
             from gtmsim.analysis.plots import figure_writer, plot_indices
 
@@ -440,9 +478,139 @@ def sensitivity(
                    "confidence": confidence, "noise_share": share,
                    "noise_share_of_mean": noise_share_of_mean(y_runs),
                    "ranges": [{"key": r.key, "low": r.low, "high": r.high, "whole": r.whole}
-                              for r in found]}
+                              for r in found], "decision": result.decision}
         result.files = _points.write_outputs(experiment, files, section)
     return result
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def _decision_pair(decision: Sequence[Scenario | str | Path],
+                   overrides: Mapping[str, Any] | Sequence[str] | None,
+                   ranges: Mapping[str, tuple[float, float]],
+                   months: int | None) -> tuple[list[Scenario], list[str]]:
+    """The decision's two scenarios, and every problem with them or the keys in them."""
+    if isinstance(decision, (str, Path, Scenario)) or len(decision) != 2:
+        return [], [f"--decision: expected two scenarios A,B, got {decision!r}"]
+    pair, problems = [], []
+    for s in decision:
+        try:
+            pair.append(_exp._overridden(s, overrides))
+        except ScenarioError as exc:
+            problems += [f"--decision: {p}" for p in exc.problems]
+    if problems:
+        return [], problems
+    for sc in pair:
+        try:
+            check_ranges(sc, ranges)
+        except ScenarioError as exc:
+            problems += [f"--decision {sc.name}: {p}" for p in exc.problems]
+    if months is None and pair[0].months != pair[1].months:
+        problems.append(f"--decision: {pair[0].name} and {pair[1].name} run for different "
+                        "months; pass --months")
+    from gtmsim.analysis.explain import differences
+
+    diffs, more = differences(*pair)
+    problems += [f"--decision: {p}" for p in more]
+    if not diffs and not more:
+        problems.append(f"--decision: {pair[0].name} and {pair[1].name} do not differ")
+    return pair, problems
+
+
+def _decision_base(a: Scenario, b: Scenario) -> tuple[Scenario, dict[str, Any]]:
+    """A with its levers explicit, and the keys that make it B."""
+    from gtmsim.alignment import LEVER_NAMES
+    from gtmsim.analysis.explain import differences
+
+    base = with_changes(a, {f"alignment.{n}": getattr(a.levers, n) for n in LEVER_NAMES},
+                        "--decision")
+    diffs, _ = differences(a, b)
+    return base, {k: v for k, (_, v) in diffs.items()}
+
+
+def _wilson(wins: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """Wilson score interval of a proportion."""
+    if n == 0:
+        return float("nan"), float("nan")
+    p = wins / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def discover(values: pd.DataFrame, wins: np.ndarray, ranges: Sequence[Range], *,
+             max_depth: int = 2, seed: int = 0) -> pd.DataFrame:
+    """Scenario discovery: the boxes of key values in which the decision flips.
+
+    A flip is the less common result (A beating B when B mostly wins, and the reverse).
+    A shallow decision tree (scikit-learn, depth `max_depth`) splits the sampled points
+    by the keys; each leaf where flips are the majority is a box, described in scenario
+    keys and their units, with its `coverage` (share of all flips inside it) and
+    `density` (share of the points inside it that flip).
+
+    Returns:
+        Columns `box` (the rule as text), `<key>_low`, `<key>_high` per key, `points`,
+        `flips`, `coverage`, `density`; empty when the decision never flips.
+    """
+    cols = ["box", *(f"{r.key}_{end}" for r in ranges for end in ("low", "high")),
+            "points", "flips", "coverage", "density"]
+    wins = np.asarray(wins, dtype=bool)
+    flips = ~wins if wins.mean() >= 0.5 else wins
+    if not flips.any() or flips.all():
+        return pd.DataFrame(columns=cols)
+    from sklearn.tree import DecisionTreeClassifier
+
+    x = values[[r.key for r in ranges]].to_numpy(dtype=float)
+    tree = DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=max(2, len(x) // 20),
+                                  random_state=seed).fit(x, flips)
+    t = tree.tree_
+    leaf_of = tree.apply(x)
+    rows = []
+
+    def walk(node: int, bounds: dict[str, list[float]]) -> None:
+        if t.children_left[node] == -1:
+            inside = leaf_of == node
+            n_flip = int(flips[inside].sum())
+            if n_flip * 2 > inside.sum():
+                rule = " and ".join(
+                    f"{r.key} {_span(*bounds[r.key], r)}" for r in ranges
+                    if bounds[r.key] != [r.low, r.high]) or "everywhere"
+                rows.append({"box": rule,
+                             **{f"{r.key}_{e}": bounds[r.key][i] for r in ranges
+                                for i, e in enumerate(("low", "high"))},
+                             "points": int(inside.sum()), "flips": n_flip,
+                             "coverage": n_flip / int(flips.sum()),
+                             "density": n_flip / int(inside.sum())})
+            return
+        key = ranges[t.feature[node]].key
+        cut = float(t.threshold[node])
+        left = {k: list(v) for k, v in bounds.items()}
+        left[key][1] = min(left[key][1], cut)
+        right = {k: list(v) for k, v in bounds.items()}
+        right[key][0] = max(right[key][0], cut)
+        walk(t.children_left[node], left)
+        walk(t.children_right[node], right)
+
+    walk(0, {r.key: [r.low, r.high] for r in ranges})
+    return pd.DataFrame(rows, columns=cols).sort_values("coverage", ascending=False,
+                                                        ignore_index=True)
+
+
+def _span(low: float, high: float, r: Range) -> str:
+    """A box side as text; whole-number keys as whole numbers (≤ 4.5 is ≤ 4)."""
+    if r.whole:
+        lo, hi = math.floor(low) + 1, math.floor(high)
+        if low <= r.low:
+            return f"≤ {hi}"
+        if high >= r.high:
+            return f"≥ {lo}"
+        return f"{lo} to {hi}"
+    if low <= r.low:
+        return f"≤ {high:.3g}"
+    if high >= r.high:
+        return f"> {low:.3g}"
+    return f"in {low:.3g} to {high:.3g}"
 
 
 __all__ = [
@@ -451,6 +619,7 @@ __all__ = [
     "Sensitivity",
     "analyse",
     "check_ranges",
+    "discover",
     "draw",
     "morris_noise_floor",
     "noise_share",
