@@ -25,8 +25,10 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "__version__",
+    "explain",
     "load_scenario",
     "scenario_from_dict",
+    "sensitivity",
     "simulate",
 ]
 
@@ -37,4 +39,8 @@ def __getattr__(name: str) -> Any:
         from gtmsim import model
 
         return getattr(model, name)
+    if name in ("explain", "sensitivity"):  # the analysis verbs, loaded on first use too
+        import importlib
+
+        return getattr(importlib.import_module(f"gtmsim.analysis.{name}"), name)
     raise AttributeError(f"module 'gtmsim' has no attribute {name!r}")

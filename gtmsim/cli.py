@@ -593,18 +593,36 @@ def _show_stored_run_warning(default: Callable[..., None]) -> Callable[..., None
 @app.command("compare")
 @click.argument("scenario_names", metavar="SCENARIO...", nargs=-1, required=True)
 @_experiment_options
+@click.option("--explain", "with_explain", is_flag=True,
+              help="Two scenarios: also split their gap into the contribution of each key "
+                   "that differs (as `gtmsim explain`), in --out/explain.")
 def compare_command(scenario_names: tuple[str, ...], reps: int, seed: int | None,
                     months: int | None, overrides: tuple[str, ...], workers: int | None,
                     scheduler: str | None, out_dir: Path | None, resume: bool, force: bool,
-                    quiet: bool, as_json: bool, with_report: bool, yes: bool) -> None:
+                    quiet: bool, as_json: bool, with_report: bool, yes: bool,
+                    with_explain: bool = False) -> None:
     """Compare SCENARIOs on common random numbers: every scenario runs on the same
     replication seeds; each is compared with the first by paired differences."""
+    if with_explain and len(scenario_names) != 2:
+        raise click.UsageError("--explain splits the gap between two scenarios; give exactly "
+                               f"two, got {len(scenario_names)}")
     _run_experiment("compare", lambda **kw: exp.compare(list(scenario_names), **kw),
                     names=scenario_names, keys=(), workers=workers, scheduler=scheduler,
                     out_dir=out_dir, quiet=quiet, as_json=as_json, with_report=with_report,
                     reps=reps, seed=seed,
                     months=months, overrides=list(overrides), resume=resume, force=force,
                     yes=yes)
+    if with_explain:  # after the comparison; with --json a second JSON line
+        from gtmsim.analysis import explain as ex
+
+        folder = (out_dir or exp.default_folder("compare", scenario_names)) / "explain"
+        result = _run_analysis(f"explain {' '.join(scenario_names)}",
+                               lambda **kw: ex.explain(*scenario_names, **kw), folder=folder,
+                               workers=workers, scheduler=scheduler, quiet=quiet,
+                               as_json=as_json, with_report=False, reps=reps, seed=seed,
+                               months=months, overrides=list(overrides), resume=resume,
+                               force=force, yes=yes)
+        _print_explanation(result, quiet=quiet, as_json=as_json)
 
 
 @app.command("sweep")
@@ -628,6 +646,275 @@ def sweep_command(scenario: str, vary_texts: tuple[str, ...], reps: int, seed: i
                     reps=reps, seed=seed,
                     months=months, overrides=list(overrides), resume=resume, force=force,
                     yes=yes)
+
+
+# --------------------------------------------------------------------------- analysis verbs
+# explain and sensitivity evaluate points through the experiment engine
+# (gtmsim.analysis.points); SALib and matplotlib load only when they run.
+
+
+def _run_analysis(label: str, call: Callable[..., Any], *, folder: Path, workers: int | None,
+                  scheduler: str | None, quiet: bool, as_json: bool, with_report: bool,
+                  **kwargs: Any) -> Any:
+    """Shared body of the analysis verbs: checks, progress, Ctrl-C; returns the result."""
+    if workers is not None and scheduler is not None:
+        raise click.UsageError("--workers and --scheduler exclude each other; give one")
+    if with_report:
+        raise click.UsageError("--report: the leadership report does not read analysis "
+                               "folders yet; the charts are written to --out/charts/ anyway")
+    _check_writable(folder)
+    show_progress = not quiet and not as_json and err.is_terminal
+    done = [0]
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("runs"), _RateColumn(), TimeRemainingColumn(), console=err,
+                  disable=not show_progress, transient=True) as progress:
+        bar: list[TaskID] = []
+
+        def on_run(completed: int, total: int) -> None:
+            done[0] = completed
+            if not bar:
+                bar.append(progress.add_task(escape(label), total=total, completed=completed))
+            progress.update(bar[0], completed=completed)
+
+        try:
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_stored_run_warning(warnings.showwarning)
+                return call(workers=workers, scheduler=scheduler, out=folder, progress=on_run,
+                            command=_canonical_command(), **kwargs)
+        except KeyboardInterrupt as exc:
+            progress.stop()
+            signum = getattr(exc, "signum", signal.SIGINT)
+            runs = "1 finished run is" if done[0] == 1 else f"{done[0]} finished runs are"
+            kept = (f"{runs} kept in {folder}; run the same command with --resume to continue"
+                    if done[0] else "no run had finished")
+            err.print(f"Interrupted by {signal.Signals(signum).name}: {kept}.", markup=False)
+            raise SystemExit(128 + signum) from None
+
+
+def _names_or_all_problems(scenario_names: Sequence[str], overrides: Sequence[str],
+                           check: Callable[[], Any]) -> list[str]:
+    """The scenarios' names; when one cannot be loaded, `check()` (the verb called without
+    a folder) raises every problem of the command line at once, the scenario's among them."""
+    try:
+        return [load_scenario(s, overrides).name for s in scenario_names]
+    except ScenarioError:
+        check()
+        raise
+
+
+_EXPLAIN_SHOWN = ("cumulative_bookings", "net_bookings", "customers", "total_cost")
+
+
+def explain_table(result: Any) -> Table:
+    """Per key outcome: the gap and each factor's contribution with its interval."""
+    title = (f"Gap {result.b} − {result.a} split into Shapley contributions "
+             f"({'every subset' if result.method == 'exact' else f'{result.permutations} sampled orders'}"
+             f", {len(result.factors)} factor{'s' if len(result.factors) != 1 else ''}); 95% paired intervals over replications")
+    table = Table(header_style="bold", title_justify="left", title=escape(title))
+    for header in ("Outcome", "Factor", "From", "To", "Contribution", "95% CI", "Share of gap"):
+        table.add_column(header, justify="right" if header in ("Contribution", "95% CI",
+                                                                "Share of gap") else "left")
+    outcomes = {o.name: o for o in exp.OUTCOMES}
+    for name in _EXPLAIN_SHOWN:
+        o = outcomes[name]
+        g = result.gaps[result.gaps["outcome"] == name].iloc[0]
+        c = result.contributions[result.contributions["outcome"] == name]
+        c = c.reindex(c["contribution"].abs().sort_values(ascending=False).index)
+        table.add_row(o.label, "gap (all factors)", escape(result.a), escape(result.b),
+                      _fmt_outcome(o.unit, g["gap"], signed=True),
+                      _interval(o.unit, g["gap_ci_low"], g["gap_ci_high"], signed=True),
+                      "100%" if g["gap"] and math.isfinite(g["gap"]) else "–")
+        for i, r in enumerate(c.to_dict(orient="records")):
+            share = (f"{100 * r['contribution'] / g['gap']:.0f}%"
+                     if g["gap"] and math.isfinite(g["gap"]) else "–")
+            table.add_row("", escape(str(r["factor"])), escape(str(r["from"])),
+                          escape(str(r["to"])), _fmt_outcome(o.unit, r["contribution"], signed=True),
+                          _interval(o.unit, r["ci_low"], r["ci_high"], signed=True), share,
+                          end_section=i == len(c) - 1)
+    return table
+
+
+def _print_explanation(result: Any, *, quiet: bool, as_json: bool) -> None:
+    from gtmsim.analysis.points import jsonable
+
+    files = [str(f) for f in result.files]
+    if as_json:
+        click.echo(json.dumps(jsonable({
+            "kind": "explain", "a": result.a, "b": result.b,
+            "folder": str(result.experiment.folder), "files": files,
+            "method": result.method, "permutations": result.permutations,
+            "factors": [{"name": f.name, "keys": list(f.keys)} for f in result.factors],
+            "reps": len(result.experiment.seeds), "seed": result.experiment.seed,
+            "runs": len(result.experiment.seeds) * len(result.experiment.arms),
+            "resumed": result.experiment.resumed,
+            "elapsed_s": round(result.experiment.elapsed_s, 3),
+            "gaps": result.gaps.to_dict(orient="records"),
+            "contributions": result.contributions.to_dict(orient="records"),
+        }), default=float))
+        return
+    if quiet:
+        click.echo(str(result.experiment.folder))
+        return
+    e = result.experiment
+    warning = exp.few_reps_warning(len(e.seeds))
+    if warning:
+        err.print(f"Warning: {warning}", markup=False)
+    print_split(out, explain_table(result), keys=2)
+    resumed = f", {e.resumed} read back from the folder" if e.resumed else ""
+    out.print(f"{len(e.arms)} mixes of {result.a} and {result.b} × {len(e.seeds)} replications "
+              f"on common random numbers (base seed {e.seed}); {e.elapsed_s:.1f} s{resumed}. "
+              "Contributions sum to the gap; every outcome is in contributions.csv.",
+              markup=False)
+    out.print(f"Results: {', '.join(files)}", markup=False)
+
+
+def _factor_list(text: str | None) -> list[str] | None:
+    return None if text is None else [s.strip() for s in text.split(",")]
+
+
+@app.command("explain")
+@click.argument("a")
+@click.argument("b")
+@click.option("--factors", "factors_text", metavar="KEY,...",
+              help="Keys (or tables of keys, e.g. alignment) to split the gap into; other "
+                   "differing keys form one more factor. Default: every key that differs.")
+@click.option("--permutations", type=click.IntRange(min=2),
+              help="Sample this many orders of the factors instead of every subset "
+                   "(default: every subset up to 10 factors, 64 orders beyond).")
+@_experiment_options
+def explain_command(a: str, b: str, factors_text: str | None, permutations: int | None,
+                    reps: int, seed: int | None, months: int | None,
+                    overrides: tuple[str, ...], workers: int | None, scheduler: str | None,
+                    out_dir: Path | None, resume: bool, force: bool, quiet: bool,
+                    as_json: bool, with_report: bool, yes: bool) -> None:
+    """Split the gap B − A in each key outcome into the contribution of each key that
+    differs (alignment presets expanded into their levers), by Shapley values over mixes
+    of A and B run on common random numbers."""
+    from gtmsim.analysis import explain as ex
+
+    options = {"factors": _factor_list(factors_text), "permutations": permutations,
+               "reps": reps, "seed": seed, "months": months, "overrides": list(overrides)}
+    names = _names_or_all_problems([a, b], overrides, lambda: ex.explain(a, b, **options))
+    folder = out_dir or exp.default_folder("explain", names)
+    result = _run_analysis(f"explain {' '.join(names)}", lambda **kw: ex.explain(a, b, **kw),
+                           folder=folder, workers=workers, scheduler=scheduler, quiet=quiet,
+                           as_json=as_json, with_report=with_report, resume=resume,
+                           force=force, yes=yes, **options)
+    _print_explanation(result, quiet=quiet, as_json=as_json)
+
+
+def sensitivity_table(result: Any) -> Table:
+    """The indices, most important key first, then the replication-noise line."""
+    morris = result.method == "morris"
+    o = next(o for o in exp.OUTCOMES if o.name == result.outcome)
+    what = (f"{o.label}, {result.decision['b']} − {result.decision['a']}" if result.decision
+            else o.label)
+    title = (f"{'Morris screening' if morris else 'Sobol indices'} of {what} "
+             f"({'μ* in outcome units per key range' if morris else 'shares of the variance of the mean outcome'}); "
+             f"one run's variance is {result.noise_share:.0%} replication noise")
+    table = Table(header_style="bold", title_justify="left", title=escape(title))
+    heads = (("Key", "Range", "μ*", "± (95%)", "σ", "μ") if morris
+             else ("Key", "Range", "S1", "± (95%)", "ST", "± (95%) "))
+    for h in heads:
+        table.add_column(h, justify="left" if h in ("Key", "Range") else "right")
+    ranges = {r.key: r for r in result.ranges}
+    for r in result.indices.itertuples():
+        rng = ranges.get(r.key)
+        span = f"{rng.low:g} to {rng.high:g}" if rng else ""
+        if morris:
+            cells = [_fmt_outcome(o.unit, v) if o.unit != "fraction" else
+                     ("–" if not math.isfinite(v) else f"{v:.3g}")
+                     for v in (r.mu_star, r.mu_star_conf, r.sigma, r.mu)]
+        else:
+            cells = ["–" if not math.isfinite(v) else f"{v:.2f}"
+                     for v in (r.S1, r.S1_conf, r.ST, r.ST_conf)]
+        table.add_row(escape(r.key), span, *cells)
+    return table
+
+
+@app.command("sensitivity")
+@click.argument("scenario")
+@click.option("--vary", "vary_texts", multiple=True, required=True, metavar="KEY=LOW:HIGH",
+              help="A numeric key and its range, e.g. --vary sales.reps=2:8 (repeatable).")
+@click.option("--method", type=click.Choice(["morris", "sobol"]), default="morris",
+              show_default=True, help="morris: screening (elementary effects); sobol: "
+                                      "first-order and total indices.")
+@click.option("--outcome", default="cumulative_bookings", show_default=True,
+              help="The key outcome analysed (as in summary.csv).")
+@click.option("--samples", type=click.IntRange(min=2),
+              help="Morris trajectories (default 10) or Sobol base samples (default 64; "
+                   "points = samples × (keys + 2)).")
+@click.option("--levels", type=click.IntRange(min=2), default=4, show_default=True,
+              help="Morris grid levels.")
+@click.option("--decision", "decision_text", metavar="A,B",
+              help="Run scenarios A and B at every sampled point instead: the indices are "
+                   "those of B − A, with the probability that B beats A and the boxes of "
+                   "key values where the decision flips.")
+@_experiment_options
+def sensitivity_command(scenario: str, vary_texts: tuple[str, ...], method: str, outcome: str,
+                        samples: int | None, levels: int, decision_text: str | None,
+                        reps: int, seed: int | None,
+                        months: int | None, overrides: tuple[str, ...], workers: int | None,
+                        scheduler: str | None, out_dir: Path | None, resume: bool,
+                        force: bool, quiet: bool, as_json: bool, with_report: bool,
+                        yes: bool) -> None:
+    """Which --vary keys drive an outcome of SCENARIO: SALib's Morris screening or Sobol
+    indices over points × replications on common random numbers, with the replication
+    noise reported on its own line."""
+    from gtmsim.analysis import sensitivity as se
+    from gtmsim.analysis.points import jsonable
+
+    decision = None if decision_text is None else [s.strip() for s in decision_text.split(",")]
+    options = {"method": method, "outcome": outcome, "samples": samples, "levels": levels,
+               "reps": reps, "seed": seed, "months": months, "overrides": list(overrides),
+               "decision": decision}
+    vary = list(vary_texts)
+    names = _names_or_all_problems([scenario, *(decision or [])], overrides,
+                                   lambda: se.sensitivity(scenario, vary, **options))
+    # Named after the keys as given: a bad one is refused before anything is written.
+    keys = [t.partition("=")[0].strip() for t in vary]
+    folder = out_dir or exp.default_folder("sensitivity", names[:1], keys)
+    result = _run_analysis(f"sensitivity {names[0]}",
+                           lambda **kw: se.sensitivity(scenario, vary, **kw), folder=folder,
+                           workers=workers, scheduler=scheduler, quiet=quiet, as_json=as_json,
+                           with_report=with_report, resume=resume, force=force, yes=yes,
+                           **options)
+    files = [str(f) for f in result.files]
+    e = result.experiment
+    if as_json:
+        click.echo(json.dumps(jsonable({
+            "kind": "sensitivity", "scenario": result.scenario, "method": method,
+            "outcome": outcome, "folder": str(e.folder), "files": files,
+            "points": len(e.arms), "reps": len(e.seeds), "seed": e.seed,
+            "runs": len(e.arms) * len(e.seeds), "resumed": e.resumed,
+            "elapsed_s": round(e.elapsed_s, 3), "noise_share": result.noise_share,
+            "indices": result.indices.to_dict(orient="records"),
+            "decision": result.decision,
+            "boxes": None if result.boxes is None else result.boxes.to_dict(orient="records"),
+        }), default=float))
+        return
+    if quiet:
+        click.echo(str(e.folder))
+        return
+    print_split(out, sensitivity_table(result), keys=2)
+    if result.decision:
+        d = result.decision
+        out.print(f"{d['b']} beats {d['a']} on {d['outcome']} at {d['p_b_better']:.0%} of the "
+                  f"{d['points']} sampled points (95% interval {d['p_low']:.0%} to "
+                  f"{d['p_high']:.0%}; {d['runs_b_better']:.0%} of single paired runs).",
+                  markup=False)
+        if result.boxes is not None and len(result.boxes):
+            for b in result.boxes.itertuples():
+                out.print(f"  The decision flips where {b.box}: {b.flips} of {b.points} "
+                          f"points (density {b.density:.0%}, coverage {b.coverage:.0%} of "
+                          "all flips).", markup=False)
+        else:
+            out.print("  No box of key values where the decision flips (it never flips, or "
+                      "the flips are scattered).", markup=False)
+    resumed = f", {e.resumed} read back from the folder" if e.resumed else ""
+    out.print(f"{len(e.arms)} points × {len(e.seeds)} replications on common random numbers "
+              f"(base seed {e.seed}); {e.elapsed_s:.1f} s{resumed}.", markup=False)
+    out.print(f"Results: {', '.join(files)}", markup=False)
 
 
 

@@ -87,7 +87,8 @@ LONG_WORK_S = 30 * 60  # estimated wall time above which --yes (yes=True) is nee
 NOTICE_WORK_S = 60  # estimated wall time above which the estimate is said before starting
 # Manifest keys that define an experiment: resuming refuses a folder that differs in any
 # (except that more reps, on the same first seeds, extend it).
-_IDENTITY_KEYS = ("kind", "scenarios", "vary", "reps", "seed", "seeds", "months")
+# "points" holds the overrides of each arm of an analysis verb (gtmsim.analysis.points).
+_IDENTITY_KEYS = ("kind", "scenarios", "vary", "points", "reps", "seed", "seeds", "months")
 # Derived files `--force` removes with the results: a report of the old results would mislead.
 _DERIVED = ("report.html", "charts")
 
@@ -1185,7 +1186,7 @@ def _run(kind: str, loaded: list[Scenario], arms: list[Scenario],
     folder = _Folder(Path(out)) if out is not None else None
     finished: set[str] = set()
     if folder:
-        finished, stored = folder.check({k: manifest[k] for k in _IDENTITY_KEYS}, resume, force,
+        finished, stored = folder.check({k: manifest.get(k) for k in _IDENTITY_KEYS}, resume, force,
                                         tasks)
         if stored:
             manifest["created"] = stored.get("created", manifest["created"])

@@ -279,7 +279,7 @@ def read_parquet(path: Path, columns: Sequence[str] = ()) -> pd.DataFrame:
     return df
 
 
-KINDS = ("run", "compare", "sweep")
+KINDS = ("run", "compare", "sweep", "points", "explain", "sensitivity", "optimize")
 
 
 def folder_kind(folder: Path) -> str | None:
