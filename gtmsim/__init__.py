@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from gtmsim.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
 
 if TYPE_CHECKING:
+    from gtmsim.analysis.optimize import optimize
     from gtmsim.model import GTMModel, RunResult, simulate
 
 try:
@@ -26,6 +27,7 @@ __all__ = [
     "ScenarioError",
     "__version__",
     "load_scenario",
+    "optimize",
     "scenario_from_dict",
     "simulate",
 ]
@@ -37,4 +39,8 @@ def __getattr__(name: str) -> Any:
         from gtmsim import model
 
         return getattr(model, name)
+    if name == "optimize":  # Optuna loads with it, not with gtmsim
+        from gtmsim.analysis.optimize import optimize
+
+        return optimize
     raise AttributeError(f"module 'gtmsim' has no attribute {name!r}")

@@ -719,7 +719,8 @@ def optimize_command(scenario: str, vary_texts: tuple[str, ...],
     if as_json:
         click.echo(json.dumps({
             "kind": "optimize", "folder": str(result.folder), "files": files,
-            "trials": len(result.trials), "resumed": result.resumed,
+            "trials": int(result.trials["simulated"].sum()),
+            "refused": int((~result.trials["simulated"]).sum()), "resumed": result.resumed,
             "objectives": [o.name for o in result.objectives],
             "constraints": [c.text for c in result.constraints],
             "best_trial": result.best_trial, "best": result.best, "start": start_values,
@@ -730,10 +731,13 @@ def optimize_command(scenario: str, vary_texts: tuple[str, ...],
     if quiet:
         click.echo(str(result.folder))
         return
-    feasible = int(result.trials["feasible"].sum())
-    out.print(f"{len(result.trials)} trials ({feasible} meeting the constraints), "
-              f"{result.resumed} read back from the study; {result.elapsed_s:.1f} s.",
-              markup=False)
+    ran = result.trials[result.trials["simulated"]]
+    refused = len(result.trials) - len(ran)
+    out.print(f"{len(ran)} trials simulated ({int(ran['feasible'].sum())} meeting the "
+              f"constraints, {result.resumed} read back from the study)"
+              + (f"; {refused} proposed plans broke a spending or headcount limit and were "
+                 "refused before simulating" if refused else "")
+              + f"; {result.elapsed_s:.1f} s.", markup=False)
     if result.best is None:
         out.print("No trial met the constraints: no best plan (widen the ranges or the limits).",
                   markup=False)

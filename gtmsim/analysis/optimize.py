@@ -75,6 +75,7 @@ REEVALUATION_DIR = "reevaluation"
 CHARTS_DIR = "charts"
 PARETO_DIR = "pareto"
 STUDY_NAME = "gtmsim-optimize"
+MAX_REJECTED_IN_A_ROW = 500  # proposals breaking a plan limit before the search gives up
 # Manifest keys that define a study: resuming refuses a folder that differs in any
 # (`trials` may grow: more trials continue the same search).
 _IDENTITY_KEYS = ("kind", "scenario", "vary", "constraints", "objectives", "target", "reps",
@@ -159,6 +160,35 @@ def _quantities() -> dict[str, Quantity]:
 
 
 QUANTITIES: dict[str, Quantity] = _quantities()
+# Quantities a plan fixes before any simulation (spend and team follow the plan, not the market).
+PLAN_QUANTITIES = ("marketing_spend", "sales_cost", "monthly_cost", "headcount", "total_cost")
+
+
+def plan_quantities(scenario: Scenario, months: int | None = None) -> dict[str, float]:
+    """The plan quantities of `scenario` over `months`, read from the plan month by month
+    as the model applies it (timeline changes at the start of their month, in file order;
+    the one-off alignment cost in month 1 or the month a change sets it)."""
+    from gtmsim.scenario import flatten_changes
+
+    horizon = months or scenario.months
+    config = scenario
+    spend, sales, cost, reps = [], [], [], []
+    for month in range(1, horizon + 1):
+        once = month == 1
+        for change in scenario.timeline:
+            if change.month == month:
+                config = with_changes(config, change.set, f"timeline month {month}")
+                once = once or "alignment.cost_once" in flatten_changes(change.set)[0]
+        m = sum(p.monthly_budget for p in config.marketing.programs.values())
+        s = config.sales.reps * config.sales.cost_per_rep_month
+        a = config.alignment.cost_monthly + (config.alignment.cost_once if once else 0.0)
+        spend.append(m)
+        sales.append(s)
+        cost.append(m + s + a)
+        reps.append(config.sales.reps)
+    return {"marketing_spend": float(np.mean(spend)), "sales_cost": float(np.mean(sales)),
+            "monthly_cost": float(np.mean(cost)), "headcount": float(max(reps)),
+            "total_cost": float(np.sum(cost))}
 
 _CONSTRAINT = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*(<=|>=|≤|≥|<|>)\s*"
                          r"([-+]?(?:\d[\d_]*(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
@@ -647,7 +677,7 @@ def plot_search(trials: pd.DataFrame, objective: str | None = None, *,
         _, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     name = objective or next(c[:-5] for c in trials.columns if c.endswith("_mean"))
     obj = OBJECTIVES[name]
-    t = trials[trials["state"] == "COMPLETE"].sort_values("trial")
+    t = trials[(trials["state"] == "COMPLETE") & trials["simulated"]].sort_values("trial")
     mean, se = t[f"{name}_mean"], t[f"{name}_se"].fillna(0.0)
     feas = t["feasible"].astype(bool)
     ax.errorbar(t.loc[feas, "trial"], mean[feas], yerr=1.96 * se[feas], fmt="o",
@@ -664,6 +694,7 @@ def plot_search(trials: pd.DataFrame, objective: str | None = None, *,
         s = t[t["start"]]
         ax.scatter(s["trial"], s[f"{name}_mean"], marker="*", s=140, color=PALETTE[3],
                    zorder=3, label="starting plan")
+    _money_axis(ax.yaxis, obj.unit)
     ax.set_xlabel("trial")
     ax.set_ylabel(f"{obj.label} ({obj.unit})")
     ax.set_title(f"The search: {obj.label.lower()} by trial (mean ± 1.96 SE over replications)")
@@ -680,16 +711,26 @@ def plot_pareto(trials: pd.DataFrame, objectives: Sequence[str], *, ax: Axes | N
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4.5), layout="constrained")
     a, b = (OBJECTIVES[n] for n in objectives[:2])
-    t = trials[(trials["state"] == "COMPLETE") & trials["feasible"].astype(bool)]
+    t = trials[(trials["state"] == "COMPLETE") & trials["simulated"]
+               & trials["feasible"].astype(bool)]
     ax.scatter(t[f"{a.name}_mean"], t[f"{b.name}_mean"], color="#7f7f7f", s=18, label="trial")
     front = t[t["pareto"].astype(bool)].sort_values(f"{a.name}_mean")
     ax.plot(front[f"{a.name}_mean"], front[f"{b.name}_mean"], "o-", color=PALETTE[1],
             label="Pareto front")
+    _money_axis(ax.xaxis, a.unit)
+    _money_axis(ax.yaxis, b.unit)
     ax.set_xlabel(f"{a.label} ({a.unit})")
     ax.set_ylabel(f"{b.label} ({b.unit})")
     ax.set_title("Pareto front of the feasible trials")
     ax.legend(loc="best", fontsize="small")
     return ax
+
+
+def _money_axis(axis: Any, unit: str) -> None:
+    import matplotlib.ticker
+
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+        lambda v, _pos: ex.format_value(unit, v)))
 
 
 def _png_writer(draw: Callable[[Axes], Any]) -> Callable[[Path], None]:
@@ -725,7 +766,8 @@ def _trials_table(study: optuna.Study, vary: Sequence[Vary], objectives: Sequenc
             continue
         u = t.user_attrs
         row: dict[str, Any] = {"trial": t.number, "state": t.state.name,
-                               "start": bool(u.get("start", False))}
+                               "start": bool(u.get("start", False)),
+                               "simulated": bool(u.get("simulated", False))}
         for v in vary:
             row[v.key] = t.params.get(v.key)
         for o in objectives:
@@ -739,7 +781,7 @@ def _trials_table(study: optuna.Study, vary: Sequence[Vary], objectives: Sequenc
         row["folder"] = u.get("folder", "")
         row["seconds"] = u.get("seconds", np.nan)
         rows.append(row)
-    cols = ["trial", "state", "start", *(v.key for v in vary),
+    cols = ["trial", "state", "start", "simulated", *(v.key for v in vary),
             *(f"{o.name}_{s}" for o in objectives for s in ("mean", "se")),
             *dict.fromkeys(c.quantity for c in constraints), "feasible",
             *(["pareto"] if len(objectives) > 1 else []), "folder", "seconds"]
@@ -756,7 +798,7 @@ def _pareto_front(study: optuna.Study, objectives: Sequence[Objective]) -> set[i
 
     signs = np.array([1.0 if o.direction == "maximize" else -1.0 for o in objectives])
     done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            if t.user_attrs.get("feasible")]
+            if t.user_attrs.get("feasible") and t.user_attrs.get("simulated")]
     values = np.array([np.asarray(t.values) * signs for t in done]).reshape(len(done), -1)
     front = set()
     for i, t in enumerate(done):
@@ -769,7 +811,8 @@ def _pareto_front(study: optuna.Study, objectives: Sequence[Objective]) -> set[i
 def _candidates(trials: pd.DataFrame, objectives: Sequence[Objective], top: int) -> list[int]:
     """Trial numbers to evaluate again: the best `top` feasible distinct plans (single
     objective), or up to `top` plans of the Pareto front, best on the first objective first."""
-    ok = trials[(trials["state"] == "COMPLETE") & trials["feasible"] & ~trials["start"]]
+    ok = trials[(trials["state"] == "COMPLETE") & trials["simulated"] & trials["feasible"]
+                & ~trials["start"]]
     if len(objectives) > 1:
         ok = ok[ok["pareto"]]
     first = objectives[0]
@@ -960,19 +1003,20 @@ def optimize(
         v.key: (optuna.distributions.IntDistribution(int(v.low), int(v.high)) if v.integer
                 else optuna.distributions.FloatDistribution(v.low, v.high)) for v in varied}
 
-    def evaluated() -> int:
-        return sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get("evaluated"))
+    def evaluated() -> int:  # trials simulated: plans rejected before simulating do not count
+        return sum(1 for t in study.get_trials(deepcopy=False) if t.user_attrs.get("simulated"))
 
     done = resumed = evaluated()
     if progress:
         progress(min(done, trials), trials)
     cmd = list(command) if command is not None else list(sys.argv)
-    failures = 0
+    failures = rejected = 0
     with ex.executor_for(workers, scheduler, tasks=reps) as pool, warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         while done < trials:
             study.sampler = optuna.samplers.TPESampler(
-                seed=_sampler_seed(base, done), n_startup_trials=startup_trials)
+                seed=_sampler_seed(base, done), n_startup_trials=startup_trials,
+                multivariate=True)
             trial = study.ask(distributions)
             point = {k: trial.params[k] for k in distributions}
             try:
@@ -986,6 +1030,34 @@ def optimize(
                     raise OptimizeError("the search keeps proposing plans the scenario "
                                         "refuses: " + "; ".join(exc.problems)) from None
                 continue
+            known = {c.quantity for c in parsed} & set(PLAN_QUANTITIES)
+            if known:
+                fixed = plan_quantities(plan, horizon)
+                broken = [(c, c.violation(fixed[c.quantity])) for c in parsed
+                          if c.quantity in known and not c.holds(fixed[c.quantity])]
+                if broken:
+                    # The plan breaks a limit it fixes itself: told to the sampler as
+                    # infeasible without simulating it (it does not count as a trial run).
+                    for k, v in fixed.items():
+                        if k in known:
+                            trial.set_user_attr(k, v)
+                    trial.set_user_attr("feasible", False)
+                    trial.set_user_attr("simulated", False)
+                    trial.set_user_attr("evaluated", True)
+                    for c in parsed:
+                        v = dict((b.text, x) for b, x in broken).get(c.text, 0.0)
+                        trial.set_constraint(c.text, min(v, 1e300))
+                    study.tell(trial, [-math.inf if o.direction == "maximize" else math.inf
+                                       for o in objectives])
+                    rejected += 1
+                    if rejected > MAX_REJECTED_IN_A_ROW:
+                        raise OptimizeError(
+                            f"the sampler proposed {rejected} plans in a row that break "
+                            f"{', '.join(c.text for c, _ in broken)} before any simulation; "
+                            "the ranges leave (almost) no room within the limits: narrow the "
+                            "ranges or relax the limits")
+                    continue
+            rejected = 0
             where = _point_folder(folder, point)
             t0 = time.perf_counter()
             run = ex.compare([plan], reps=reps, seed=base, months=horizon,
@@ -999,6 +1071,7 @@ def optimize(
             trial.set_user_attr("folder", str(where.relative_to(folder)))
             trial.set_user_attr("seconds", round(time.perf_counter() - t0, 3))
             trial.set_user_attr("evaluated", True)
+            trial.set_user_attr("simulated", True)
             values = [result[f"{o.name}_mean"] for o in objectives]
             if all(math.isfinite(v) for v in values):
                 study.tell(trial, values)
@@ -1068,7 +1141,8 @@ def optimize(
                 files[folder / PARETO_DIR / f"trial-{n:04d}.toml"] = _text_writer(
                     best_toml(start, None if source is None else source, folder / PARETO_DIR,
                               params, pairs, [f"Pareto-front plan of trial {n}"]))
-    manifest.update(complete=True, trials_done=int(len(table)), resumed=resumed,
+    manifest.update(complete=True, trials_done=int(table["simulated"].sum()),
+                    plans_refused=int((~table["simulated"]).sum()), resumed=resumed,
                     best_trial=best_trial, best=best_values,
                     finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     elapsed_s=round(time.perf_counter() - begin, 3))
@@ -1121,5 +1195,6 @@ __all__ = [
     "parse_vary",
     "plot_pareto",
     "plot_search",
+    "plan_quantities",
     "start_value",
 ]
