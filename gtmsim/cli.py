@@ -751,6 +751,8 @@ def optimize_command(scenario: str, vary_texts: tuple[str, ...],
                             escape(_plain_number(result.best[v.key])))
         print_split(out, changed, keys=1)
         summary = result.summary()
+        if summary.attrs.get("warning"):
+            err.print(f"Warning: {summary.attrs['warning']}", markup=False)
         chosen = summary[summary["chosen"]]
         wanted = {o.outcome for o in result.objectives if o.outcome} | {
             "cumulative_bookings", "net_bookings", "total_cost", "cac"}

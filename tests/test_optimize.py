@@ -247,3 +247,18 @@ def test_p_target_needs_a_target_and_help_does_not_import_optuna(plan):
                           cwd=Path(__file__).parent.parent)
     assert done.returncode == 0, done.stderr
     assert "KEY=LOW:HIGH" in done.stdout
+
+
+def test_json_output_and_an_existing_study_needs_resume(plan, tmp_path, capsys):
+    out = tmp_path / "j"
+    args = ["optimize", str(plan), "--vary", f"{ADS}=0:48000", "--trials", "2", "--reps", "1",
+            "--top", "1", "--workers", "1", "--out", str(out)]
+    assert main([*args, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["kind"] == "optimize" and printed["trials"] == 2
+    assert printed["start"] == {ADS: 24000} and set(printed["best"]) == {ADS}
+    assert str(out / "best.toml") in printed["files"]
+    assert main(args) == 2  # the folder holds a study: --resume or --force
+    assert "already holds an optimize study" in capsys.readouterr().err
+    assert main([*args, "--force", "-q"]) == 0
+    assert capsys.readouterr().out.strip() == str(out)

@@ -885,7 +885,7 @@ def optimize(
     """
     begin = time.perf_counter()
     problems: list[str] = []
-    for name, value, low in (("trials", trials, 1), ("reps", reps, 1), ("top", top, 0),
+    for name, value, low in (("trials", trials, 1), ("reps", reps, 1), ("top", top, 1),
                              ("startup_trials", startup_trials, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             problems.append(f"--{name.replace('_', '-')}: expected a whole number ≥ {low}, "
