@@ -742,6 +742,9 @@ def optimize_command(scenario: str, vary_texts: tuple[str, ...],
         out.print("No trial met the constraints: no best plan (widen the ranges or the limits).",
                   markup=False)
     else:
+        if result.kept_start:
+            out.print("No searched plan beat the starting plan on fresh seeds: best.toml keeps "
+                      "the starting plan.", markup=False)
         changed = Table(header_style="bold", title_justify="left",
                         title=f"What changed (trial {result.best_trial} against the start)")
         for header in ("Key", "Start", "Best"):

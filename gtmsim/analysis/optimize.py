@@ -470,6 +470,7 @@ class OptimizeResult:
     vary: list[Vary]
     resumed: int = 0
     elapsed_s: float = 0.0
+    kept_start: bool = False  # no searched plan did better than the start on fresh seeds
 
     def summary(self) -> pd.DataFrame:
         return self.summary_table
@@ -1085,7 +1086,7 @@ def optimize(
         picked = _candidates(table, objectives, top)
         reeval, chosen, summary = None, None, pd.DataFrame()
         names = {}
-        if picked:
+        if picked or table["start"].any():  # the start is evaluated again even alone
             plans = [start]
             for n in picked:
                 params = {v.key: table.loc[table["trial"] == n, v.key].item() for v in varied}
@@ -1105,7 +1106,12 @@ def optimize(
             rows = []
             first = objectives[0]
             sign = 1 if first.direction == "maximize" else -1
-            for label, (n, params) in names.items():
+            start_trial = table.loc[table["start"], "trial"]
+            start_n = int(start_trial.iloc[0]) if len(start_trial) else None
+            start_params = {v.key: start_value(start, v.key) for v in varied}
+            # The start competes too: when no searched plan does better on fresh seeds, the
+            # honest answer is to keep it.
+            for label, (n, params) in [(start.name, (start_n, start_params)), *names.items()]:
                 sub = ex.Experiment(kind="compare", runs=by_arm[label], arms=[], keys=(),
                                     seed=reeval.seed, seeds=reeval.seeds)
                 got = _evaluate(by_arm[label], sub, objectives, parsed, target)
@@ -1114,12 +1120,14 @@ def optimize(
             if feasible:
                 chosen = max(feasible, key=lambda r: sign * r[3][f"{first.name}_mean"])
             summary.insert(1, "trial", summary["scenario"].map(
-                {label: n for label, (n, _) in names.items()}).astype("Int64"))
+                {start.name: start_n, **{label: n for label, (n, _) in names.items()}}
+            ).astype("Int64"))
             summary.insert(2, "chosen", summary["scenario"] == (chosen[0] if chosen else None))
             del outcomes
 
     best_values = chosen[2] if chosen else None
     best_trial = chosen[1] if chosen else None
+    kept_start = bool(chosen) and chosen[0] == start.name
     best_scenario = _apply(start, best_values) if best_values else None
     files: dict[Path, Callable[[Path], None]] = {
         folder / TRIALS: parquet_writer(table),
@@ -1143,7 +1151,7 @@ def optimize(
                               params, pairs, [f"Pareto-front plan of trial {n}"]))
     manifest.update(complete=True, trials_done=int(table["simulated"].sum()),
                     plans_refused=int((~table["simulated"]).sum()), resumed=resumed,
-                    best_trial=best_trial, best=best_values,
+                    best_trial=best_trial, best=best_values, kept_start=kept_start,
                     finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                     elapsed_s=round(time.perf_counter() - begin, 3))
     files[folder / MANIFEST] = json_writer(ex._jsonable(manifest))
@@ -1154,6 +1162,7 @@ def optimize(
                           best_scenario=best_scenario, best_trial=best_trial,
                           reevaluation=reeval, summary_table=summary, objectives=objectives,
                           constraints=parsed, vary=varied, resumed=resumed,
+                          kept_start=kept_start,
                           elapsed_s=time.perf_counter() - begin)
 
 
@@ -1165,7 +1174,10 @@ def _best_header(start: Scenario, trial: int | None, objectives: Sequence[Object
                  constraints: Sequence[Constraint], summary: pd.DataFrame, chosen: Any,
                  months: int, reps: int) -> list[str]:
     first = objectives[0]
-    lines = [f"The plan `gtmsim optimize` chose (trial {trial}), starting from {start.name}.",
+    kept = chosen is not None and chosen[0] == start.name
+    lines = [(f"No searched plan beat the starting plan {start.name} on fresh seeds: this is the "
+              "starting plan." if kept else
+              f"The plan `gtmsim optimize` chose (trial {trial}), starting from {start.name}."),
              f"Objective: {', '.join(o.name for o in objectives)}; constraints: "
              f"{', '.join(c.text for c in constraints) or 'none'}; {months} months."]
     if chosen is not None and first.outcome is not None:
@@ -1173,7 +1185,7 @@ def _best_header(start: Scenario, trial: int | None, objectives: Sequence[Object
         if len(row):
             r = row.iloc[0]
             lines.append(
-                f"On {reps} fresh replications: {first.label.lower()} "
+                f"On {reps} fresh replication{'s' if reps != 1 else ''}: {first.label.lower()} "
                 f"{ex.format_value(first.unit, r['mean'])}, "
                 f"{ex.format_value(first.unit, r['diff'], signed=True)} vs the start "
                 f"(paired 95% CI {ex.interval_text(first.unit, r['diff_ci_low'], r['diff_ci_high'], signed=True)}).")
