@@ -262,3 +262,17 @@ def test_json_output_and_an_existing_study_needs_resume(plan, tmp_path, capsys):
     assert "already holds an optimize study" in capsys.readouterr().err
     assert main([*args, "--force", "-q"]) == 0
     assert capsys.readouterr().out.strip() == str(out)
+
+
+def test_plan_quantities_match_the_simulated_spend_team_and_cost():
+    # hire_and_cut hires in month 6 and cuts paid ads in month 12; one-off alignment cost too.
+    plan = load_scenario("hire_and_cut", {"market.prospects": 2000, "alignment.cost_monthly": 500,
+                                          "alignment.cost_once": 9000})
+    months = 13
+    fixed = opt.plan_quantities(plan, months)
+    run = simulate(plan, seed=3, months=months).monthly
+    assert fixed["marketing_spend"] == pytest.approx(run["marketing_spend"].mean())
+    assert fixed["sales_cost"] == pytest.approx(run["sales_cost"].mean())
+    assert fixed["monthly_cost"] == pytest.approx(opt.ex.total_cost(run).mean())
+    assert fixed["total_cost"] == pytest.approx(opt.ex.total_cost(run).sum())
+    assert fixed["headcount"] == run["reps"].max() == 6
