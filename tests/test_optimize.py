@@ -181,8 +181,9 @@ def test_whole_number_and_timeline_keys():
 
 
 def test_resume_after_an_interrupt_continues_the_same_study(plan, tmp_path, monkeypatch):
-    args = dict(vary=[f"{ADS}=0:48000", f"{DUD}=0:48000"], constraints=["marketing_spend<=48000"],
-                reps=1, top=1, workers=1, startup_trials=3)
+    args = {"vary": [f"{ADS}=0:48000", f"{DUD}=0:48000"],
+            "constraints": ["marketing_spend<=48000"], "reps": 1, "top": 1, "workers": 1,
+            "startup_trials": 3}
     whole = opt.optimize(str(plan), trials=8, out=tmp_path / "whole", **args)
 
     out = tmp_path / "cut"
@@ -244,7 +245,7 @@ def test_p_target_needs_a_target_and_help_does_not_import_optuna(plan):
     code = ("import sys; from gtmsim.cli import main; main(['--help']); "
             "main(['optimize', '--help']); assert 'optuna' not in sys.modules, 'optuna'")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          cwd=Path(__file__).parent.parent)
+                          cwd=Path(__file__).parent.parent, check=False)
     assert done.returncode == 0, done.stderr
     assert "KEY=LOW:HIGH" in done.stdout
 

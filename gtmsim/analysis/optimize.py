@@ -228,14 +228,14 @@ def parse_constraint(text: str) -> Constraint:
         raise ScenarioError([f"--constraint {text!r}: expected text like marketing_spend<=48000"])
     found = _CONSTRAINT.match(text)
     if not found:
-        raise ScenarioError([f"--constraint {text}: cannot read it; expected QUANTITY<=NUMBER or "
-                             "QUANTITY>=NUMBER, e.g. marketing_spend<=48000"])
+        raise ScenarioError([(f"--constraint {text}: cannot read it; expected QUANTITY<=NUMBER "
+                              "or QUANTITY>=NUMBER, e.g. marketing_spend<=48000")])
     name, op, raw = found.groups()
     if name not in QUANTITIES:
         near = difflib.get_close_matches(name, list(QUANTITIES), n=1)
         hint = f"; did you mean '{near[0]}'?" if near else ""
-        raise ScenarioError([f"--constraint {text}: unknown quantity '{name}'{hint} Known: "
-                             f"{', '.join(QUANTITIES)}"])
+        raise ScenarioError([(f"--constraint {text}: unknown quantity '{name}'{hint} Known: "
+                              f"{', '.join(QUANTITIES)}")])
     bound = float(raw.replace("_", ""))
     if not math.isfinite(bound):
         raise ScenarioError([f"--constraint {text}: the bound must be a finite number"])
@@ -385,9 +385,9 @@ def parse_vary(texts: Sequence[str], start: Scenario) -> list[Vary]:
                 ok = False
             elif isinstance(value, int) and not isinstance(value, bool):
                 integer = True  # the schema holds it as a whole number
-        if integer and low is not None and high is not None and not here:
-            if not (low.is_integer() and high.is_integer()):
-                here.append(f"--vary {key}={raw}: a whole-number key needs whole LOW and HIGH")
+        if (integer and low is not None and high is not None and not here
+                and not (low.is_integer() and high.is_integer())):
+            here.append(f"--vary {key}={raw}: a whole-number key needs whole LOW and HIGH")
         if ok and not here:
             for end in (low, high):
                 v = int(end) if integer else end
@@ -758,8 +758,6 @@ def _png_writer(draw: Callable[[Axes], Any]) -> Callable[[Path], None]:
 
 def _trials_table(study: optuna.Study, vary: Sequence[Vary], objectives: Sequence[Objective],
                   constraints: Sequence[Constraint], folder: Path) -> pd.DataFrame:
-    import optuna
-
     rows = []
     front = _pareto_front(study, objectives) if len(objectives) > 1 else set()
     for t in study.get_trials(deepcopy=False):
@@ -789,7 +787,6 @@ def _trials_table(study: optuna.Study, vary: Sequence[Vary], objectives: Sequenc
     table = pd.DataFrame(rows, columns=cols)
     for v in vary:
         table[v.key] = table[v.key].astype("int64" if v.integer else "float64")
-    del optuna
     return table
 
 
@@ -1046,7 +1043,7 @@ def optimize(
                     trial.set_user_attr("simulated", False)
                     trial.set_user_attr("evaluated", True)
                     for c in parsed:
-                        v = dict((b.text, x) for b, x in broken).get(c.text, 0.0)
+                        v = {b.text: x for b, x in broken}.get(c.text, 0.0)
                         trial.set_constraint(c.text, min(v, 1e300))
                     study.tell(trial, [-math.inf if o.direction == "maximize" else math.inf
                                        for o in objectives])
@@ -1102,7 +1099,6 @@ def optimize(
                                 command=cmd, yes=True)
             summary = reeval.summary()
             by_arm = {name: g for name, g in reeval.runs.groupby("scenario", sort=False)}
-            outcomes = reeval.outcomes()
             rows = []
             first = objectives[0]
             sign = 1 if first.direction == "maximize" else -1
@@ -1123,7 +1119,6 @@ def optimize(
                 {start.name: start_n, **{label: n for label, (n, _) in names.items()}}
             ).astype("Int64"))
             summary.insert(2, "chosen", summary["scenario"] == (chosen[0] if chosen else None))
-            del outcomes
 
     best_values = chosen[2] if chosen else None
     best_trial = chosen[1] if chosen else None
@@ -1178,8 +1173,8 @@ def _best_header(start: Scenario, trial: int | None, objectives: Sequence[Object
     lines = [(f"No searched plan beat the starting plan {start.name} on fresh seeds: this is the "
               "starting plan." if kept else
               f"The plan `gtmsim optimize` chose (trial {trial}), starting from {start.name}."),
-             f"Objective: {', '.join(o.name for o in objectives)}; constraints: "
-             f"{', '.join(c.text for c in constraints) or 'none'}; {months} months."]
+             (f"Objective: {', '.join(o.name for o in objectives)}; constraints: "
+              f"{', '.join(c.text for c in constraints) or 'none'}; {months} months.")]
     if chosen is not None and first.outcome is not None:
         row = summary[(summary["scenario"] == chosen[0]) & (summary["outcome"] == first.outcome)]
         if len(row):
@@ -1205,8 +1200,8 @@ __all__ = [
     "parse_constraint",
     "parse_objectives",
     "parse_vary",
+    "plan_quantities",
     "plot_pareto",
     "plot_search",
-    "plan_quantities",
     "start_value",
 ]
