@@ -27,7 +27,7 @@ months = 6
 seed = 7
 
 [market]
-prospects = 4000
+prospects = 3000
 initial_aware = 0.02
 in_market_share = 0.15
 inbound_propensity = 0.8
@@ -73,7 +73,7 @@ def plan(tmp_path) -> Path:
 def test_a_program_with_no_effect_gets_almost_none_of_a_fixed_budget(plan, tmp_path, capsys):
     out = tmp_path / "opt"
     code = main(["optimize", str(plan), "--vary", f"{ADS}=0:48000", "--vary", f"{DUD}=0:48000",
-                 "--constraint", "marketing_spend<=48000", "--trials", "14", "--reps", "2",
+                 "--constraint", "marketing_spend<=48000", "--trials", "22", "--reps", "2",
                  "--top", "3", "--workers", "1", "--out", str(out)])
     assert code == 0
     printed = capsys.readouterr().out
@@ -84,9 +84,10 @@ def test_a_program_with_no_effect_gets_almost_none_of_a_fixed_budget(plan, tmp_p
     assert tomllib.loads(best_file.read_text())["extends"] == "../two_programs.toml"
     ads = best.marketing.programs["ads"].monthly_budget
     dud = best.marketing.programs["dud"].monthly_budget
-    # Almost all of the fixed budget goes to the program that works.
-    assert dud < 0.15 * 48000, (ads, dud)
-    assert ads > 0.6 * 48000, (ads, dud)
+    # Almost all of the fixed budget goes to the program that works (base seeds 1 and 2
+    # give the same: dud ≈ 1% of the budget).
+    assert dud < 0.05 * 48000, (ads, dud)
+    assert ads > 0.85 * 48000, (ads, dud)
     # The constraint holds for the written plan, run on its own.
     run = simulate(best, seed=123, months=6).monthly
     assert run["marketing_spend"].mean() <= 48000 + 1e-6
@@ -99,7 +100,7 @@ def test_a_program_with_no_effect_gets_almost_none_of_a_fixed_budget(plan, tmp_p
     refused = every[~every["simulated"]]
     assert (refused[ADS] + refused[DUD] > 48000).all()
     trials = every[every["simulated"]]
-    assert len(trials) == 14
+    assert len(trials) == 22
     assert {ADS, DUD, "bookings_mean", "bookings_se", "feasible", "marketing_spend"} <= set(
         trials.columns)
     assert every["start"].iloc[0] and every[ADS].iloc[0] == 24000  # the start is trial 0
