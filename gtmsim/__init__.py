@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from gtmsim.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
 
 if TYPE_CHECKING:
+    from gtmsim.analysis.optimize import optimize
     from gtmsim.model import GTMModel, RunResult, simulate
 
 try:
@@ -27,6 +28,7 @@ __all__ = [
     "__version__",
     "explain",
     "load_scenario",
+    "optimize",
     "scenario_from_dict",
     "sensitivity",
     "simulate",
@@ -39,7 +41,7 @@ def __getattr__(name: str) -> Any:
         from gtmsim import model
 
         return getattr(model, name)
-    if name in ("explain", "sensitivity"):  # the analysis verbs, loaded on first use too
+    if name in ("explain", "optimize", "sensitivity"):  # the analysis verbs (SALib, Optuna) load on first use too
         import importlib
 
         return getattr(importlib.import_module(f"gtmsim.analysis.{name}"), name)

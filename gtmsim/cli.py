@@ -929,6 +929,155 @@ def _check_writable(folder: Path) -> None:
         raise click.UsageError(f"--out {folder}: {probe} is not writable")
 
 
+# --------------------------------------------------------------------------- optimize
+
+
+@app.command("optimize")
+@click.argument("scenario")
+@click.option("--vary", "vary_texts", multiple=True, metavar="KEY=LOW:HIGH[:int]",
+              help="A numeric key and its range, e.g. --vary "
+                   "marketing.programs.content.monthly_budget=0:48000, --vary sales.reps=2:10, "
+                   "--vary 'timeline[0].month=2:12' (repeatable).")
+@click.option("--constraint", "constraint_texts", multiple=True, metavar="EXPR",
+              help="A limit on a derived quantity, e.g. \"marketing_spend<=48000\" (mean monthly "
+                   "spend), monthly_cost, headcount, or any key outcome (repeatable).")
+@click.option("--objective", default="bookings", show_default=True,
+              help="bookings, net, cac, p_target or cost; comma-separated for a Pareto front "
+                   "(bookings,cost).")
+@click.option("--target", type=float, help="Cumulative bookings to reach, for p_target.")
+@click.option("--trials", type=int, default=40, show_default=True,
+              help="Trials in the study in all (with --resume, more continue the search).")
+@click.option("--reps", type=int, default=8, show_default=True,
+              help="Replications per trial, on the same seeds for every trial.")
+@click.option("--top", type=int, default=3, show_default=True,
+              help="Best plans evaluated again on fresh seeds against the starting plan.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1),
+              help="Base seed of the replications and the sampler (default: the scenario's).")
+@click.option("--months", type=click.IntRange(1, 600), help="Months to simulate.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a key of the starting plan, e.g. --set sales.reps=6 (repeatable).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Local worker processes (default: all cores; 1 runs in-process).")
+@click.option("--scheduler", metavar="ADDRESS",
+              help="Run on an existing Dask cluster, e.g. tcp://10.0.0.5:8786.")
+@click.option("--out", "out_dir", type=_PathOption(file_okay=False, path_type=Path),
+              help="Results folder (default: results/optimize-<name>).")
+@click.option("--resume", is_flag=True, help="Continue the study in --out.")
+@click.option("--force", is_flag=True, help="Replace the study in --out.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no table; print the folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--yes", is_flag=True, help="Start even when the work is estimated at over 30 minutes.")
+def optimize_command(scenario: str, vary_texts: tuple[str, ...],
+                     constraint_texts: tuple[str, ...], objective: str, target: float | None,
+                     trials: int, reps: int, top: int, seed: int | None, months: int | None,
+                     overrides: tuple[str, ...], workers: int | None, scheduler: str | None,
+                     out_dir: Path | None, resume: bool, force: bool, quiet: bool,
+                     as_json: bool, yes: bool) -> None:
+    """Search the --vary keys of SCENARIO for the best plan under the --constraints (Optuna,
+    common random numbers), then evaluate the best few again on fresh seeds against it."""
+    from gtmsim.analysis import optimize as opt
+
+    if out_dir is not None:
+        _check_writable(out_dir)
+    show_progress = not quiet and not as_json and err.is_terminal
+    done = [0]
+    folder = [out_dir]
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("trials"), TimeRemainingColumn(), console=err,
+                  disable=not show_progress, transient=True) as progress:
+        bar: list[TaskID] = []
+
+        def on_trial(completed: int, total: int) -> None:
+            done[0] = completed
+            if not bar:
+                bar.append(progress.add_task(escape(f"optimize {scenario}"), total=total,
+                                             completed=completed))
+            progress.update(bar[0], completed=completed)
+
+        try:
+            with warnings.catch_warnings():
+                warnings.showwarning = _show_stored_run_warning(warnings.showwarning)
+                result = opt.optimize(
+                    scenario, list(vary_texts), constraints=list(constraint_texts),
+                    objective=objective, target=target, trials=trials, reps=reps, top=top,
+                    seed=seed, months=months, overrides=list(overrides), workers=workers,
+                    scheduler=scheduler, out=out_dir, resume=resume, force=force,
+                    progress=on_trial, command=_canonical_command(), yes=yes)
+        except KeyboardInterrupt as exc:
+            progress.stop()
+            signum = getattr(exc, "signum", signal.SIGINT)
+            where = folder[0] or "the results folder"
+            err.print(f"Interrupted by {signal.Signals(signum).name}: {done[0]} trials are kept "
+                      f"in {where}; run the same command with --resume to continue.",
+                      markup=False)
+            raise SystemExit(128 + signum) from None
+    files = [str(result.folder / f) for f in (opt.TRIALS, opt.SUMMARY, opt.BEST, opt.STUDY_DB,
+                                               MANIFEST)
+             if (result.folder / f).exists()]
+    start_values = {v.key: opt.start_value(result.start, v.key) for v in result.vary}
+    if as_json:
+        click.echo(json.dumps({
+            "kind": "optimize", "folder": str(result.folder), "files": files,
+            "trials": int(result.trials["simulated"].sum()),
+            "refused": int((~result.trials["simulated"]).sum()), "resumed": result.resumed,
+            "objectives": [o.name for o in result.objectives],
+            "constraints": [c.text for c in result.constraints],
+            "best_trial": result.best_trial, "best": result.best, "start": start_values,
+            "elapsed_s": round(result.elapsed_s, 3),
+            "summary": json.loads(result.summary().to_json(orient="records")),
+        }, default=str))
+        return
+    if quiet:
+        click.echo(str(result.folder))
+        return
+    ran = result.trials[result.trials["simulated"]]
+    refused = len(result.trials) - len(ran)
+    out.print(f"{len(ran)} trials simulated ({int(ran['feasible'].sum())} meeting the "
+              f"constraints, {result.resumed} read back from the study)"
+              + (f"; {refused} proposed plans broke a spending or headcount limit and were "
+                 "refused before simulating" if refused else "")
+              + f"; {result.elapsed_s:.1f} s.", markup=False)
+    if result.best is None:
+        out.print("No trial met the constraints: no best plan (widen the ranges or the limits).",
+                  markup=False)
+    else:
+        if result.kept_start:
+            out.print("No searched plan beat the starting plan on fresh seeds: best.toml keeps "
+                      "the starting plan.", markup=False)
+        changed = Table(header_style="bold", title_justify="left",
+                        title=f"What changed (trial {result.best_trial} against the start)")
+        for header in ("Key", "Start", "Best"):
+            changed.add_column(header, justify="left" if header == "Key" else "right")
+        for v in result.vary:
+            changed.add_row(escape(v.key), escape(_plain_number(start_values[v.key])),
+                            escape(_plain_number(result.best[v.key])))
+        print_split(out, changed, keys=1)
+        summary = result.summary()
+        if summary.attrs.get("warning"):
+            err.print(f"Warning: {summary.attrs['warning']}", markup=False)
+        chosen = summary[summary["chosen"]]
+        wanted = {o.outcome for o in result.objectives if o.outcome} | {
+            "cumulative_bookings", "net_bookings", "total_cost", "cac"}
+        print_split(out, compare_table(summary[summary["scenario"].isin(
+            [summary["scenario"].iloc[0], *chosen["scenario"].unique()])
+            & summary["outcome"].isin(wanted)]), keys=2)
+        reps_again = len(result.reevaluation.seeds) if result.reevaluation else 0
+        out.print(f"Best plan and the top {len(summary['scenario'].unique()) - 1} evaluated "
+                  f"again on {reps_again} fresh replications; differences paired with the start.",
+                  markup=False)
+    out.print(f"Results: {', '.join(files)}", markup=False)
+    out.print(f"Inspect the study: optuna-dashboard sqlite:///{result.folder / opt.STUDY_DB}",
+              markup=False)
+
+
+def _plain_number(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:,.2f}" if abs(value) >= 100 else f"{value:.4g}"
+    return f"{value:,.0f}" if isinstance(value, (int, float)) else str(value)
+
+
 @app.command("validate")
 @click.argument("check_name", metavar="[CHECK]", required=False)
 @click.option("--size", type=click.Choice(["full", "ci"]), default="full", show_default=True,
