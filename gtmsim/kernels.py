@@ -101,7 +101,8 @@ def program_draw(u, cdf, seg_size, by_segment, seg_start, keep, known_only, stag
     thinned by the fit preference (`keep`, empty for none) and, for a known audience, to
     prospects ever aware; the first touch of each prospect counts.
 
-    Returns the touched prospects and their chances (3 × k).
+    Returns the touched prospects, their chances (3 × k), and the touches kept before the
+    first-of-the-day rule (what the program paid for).
     """
     idx = sample_segments(cdf, u[:, 0], u[:, 1], seg_size, by_segment, seg_start)
     has_keep = keep.shape[0] > 0
@@ -123,7 +124,7 @@ def program_draw(u, cdf, seg_size, by_segment, seg_start, keep, known_only, stag
     for j in range(rows.shape[0]):
         for c in range(3):
             chances[c, j] = u[rows[j], 3 + c]
-    return targets[first], chances
+    return targets[first], chances, k
 
 
 @njit(cache=True)

@@ -96,12 +96,12 @@ class MarketingProgram(mesa.Agent):
         k = self.today
         if k == 0:
             return
-        # A program reaches a prospect at most once a day (its first touch counts).
-        targets, chances = self._draw(k)
-        if len(targets) == 0:
-            return
-        self.touches += len(targets)
-        self.model.day_touches.append((self, targets, chances))
+        # A program reaches a prospect at most once a day (its first touch counts); it pays
+        # for every touch it makes.
+        targets, chances, bought = self._draw(k)
+        self.touches += bought
+        if len(targets):
+            self.model.day_touches.append((self, targets, chances))
 
 
     def _steer(self) -> None:
@@ -113,7 +113,7 @@ class MarketingProgram(mesa.Agent):
         self.cdf = p.segment_cdf(p.seg_size * self.steer)
         self.fit_floor = fit_floor(p, m.levers.feedback)
 
-    def _draw(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+    def _draw(self, k: int) -> tuple[np.ndarray, np.ndarray, int]:
         """Draw about `k` touched prospects and each touch's three chances (awareness; hand-raise
         or capture; asking for a demo once aware); feedback from won deals steers segment and fit.
 
@@ -124,13 +124,13 @@ class MarketingProgram(mesa.Agent):
         """
         p = self.model.prospects
         if self.cdf is None:
-            return np.empty(0, dtype=np.int64), np.empty((3, 0))
+            return np.empty(0, dtype=np.int64), np.empty((3, 0)), 0
         accept = self.fit_floor
         if self.config.reaches == "known":
             weights = p.seg_size * self.steer
             accept *= (p.known_by_seg * self.steer).sum() / weights.sum()
             if accept <= 0:
-                return np.empty(0, dtype=np.int64), np.empty((3, 0))
+                return np.empty(0, dtype=np.int64), np.empty((3, 0)), 0
         u = self.stream.random((int(np.ceil(k / accept)), 6))  # segment, who, keep, 3 chances
         keep = self.model.fit_keep
         return kernels.program_draw(u, self.cdf, p.seg_size, p._by_segment, p._seg_start,
