@@ -105,6 +105,15 @@ class DayStarts:
         self.day: int | None = None  # the day of the state in `next`
         self.next = 0
 
+    def __getstate__(self) -> dict[str, Any]:
+        # The views point into this process's copy of the generator: a copy (a forked model,
+        # a pickle) makes its own from its own generator.
+        return {k: v for k, v in self.__dict__.items() if k != "words"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.words = _pcg64_words(self.bits)
+
     def restart(self, day: int) -> None:
         if day != self.day:  # the first restart, or days skipped: jump from the spawn point
             self.bits.state = self.start

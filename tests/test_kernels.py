@@ -127,3 +127,21 @@ def test_a_model_restarts_every_stream_at_the_day_jump():
         reference = np.random.PCG64(np.random.SeedSequence(model._root_entropy, spawn_key=key))
         reference.advance(36 * DAY_JUMP % 2**128)
         assert stream.bits.state == reference.state, key
+
+
+def test_a_copied_model_restarts_its_own_streams():
+    import copy
+    import pickle
+
+    model = GTMModel(small(market__prospects=2000), seed=9)
+    for _ in range(5):
+        model.step()
+    for duplicate in (copy.deepcopy, lambda m: pickle.loads(pickle.dumps(m))):
+        twin = duplicate(model)
+        for _ in range(3):
+            twin.step()
+            model.step()
+        assert np.array_equal(twin.prospects.stage, model.prospects.stage)
+        for key, stream in twin._stream_starts.items():
+            assert stream.bits.state == model._stream_starts[key].bits.state, key
+        model = twin
