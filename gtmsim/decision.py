@@ -389,8 +389,7 @@ _NOT_SETTINGS = ("name", "label", "question", "timeline", "seed")
 
 
 def _settings(data: Mapping[str, Any]) -> dict[str, Any]:
-    from gtmsim.metrics import METRICS
-from gtmsim.scenario import scenario_from_dict
+    from gtmsim.scenario import scenario_from_dict
 
     flat = _flat({k: v for k, v in data.items() if k not in _NOT_SETTINGS})
     try:
@@ -411,7 +410,11 @@ def setting_differences(res: Results) -> list[tuple[str, list[str]]]:
     if res.kind == "sweep" or res.kind == "run":
         data = res.manifest.get("scenarios", [res.manifest.get("scenario", {})]) or [{}]
         lines = timeline_sentences(data[0]) if isinstance(data[0], Mapping) else []
-        return [(arms(res)[0].label, lines)] if lines else []
+        out = [(label_of(data[0]) if isinstance(data[0], Mapping) else "Scenario", lines)]
+        out = out if lines else []
+        if res.kind == "sweep":  # each grid point as the --set keys that make it
+            out += [(a.label, [f"--set {a.name.replace(', ', ' --set ')}"]) for a in arms(res)]
+        return out
     found = arms(res)
     by_name = {str(d.get("name", "")): d for d in res.manifest.get("scenarios", [])
                if isinstance(d, Mapping)}
@@ -490,3 +493,124 @@ __all__ = [
     "setting_phrase",
     "timeline_sentences",
 ]
+
+
+# --------------------------------------------------------------------------- chart takeaways
+
+
+def _listing(pairs: Sequence[tuple[str, str]]) -> str:
+    return ", ".join(f"{name} {value}" for name, value in pairs)
+
+
+def _summary_values(table: pd.DataFrame, outcome: str, names: Mapping[str, str]) -> list[tuple]:
+    part = table[table["outcome"] == outcome]
+    return [(names.get(str(r["scenario"]), str(r["scenario"])), r) for _, r in part.iterrows()]
+
+
+def chart_takeaways(res: Results, table: pd.DataFrame) -> dict[str, str]:
+    """One sentence per chart of `charts.all_charts`, computed from the same data.
+
+    Keys are the chart names (`bookings`, `bookings_difference`, `funnel`, ...).
+    """
+    from gtmsim import charts
+
+    names = labels(res)
+    runs = labelled_runs(res)
+    found = arms(res)
+    ref = found[0].label
+    months = res.months
+    out: dict[str, str] = {}
+    books = _summary_values(table, "cumulative_bookings", names)
+    best = max(books, key=lambda p: p[1]["mean"])
+    out["bookings"] = (f"After {months} months {best[0]} has booked the most, "
+                       f"{money(best[1]['mean'])}"
+                       + (f" (95% CI {ci_text(best[1]['ci_low'], best[1]['ci_high'])})"
+                          if math.isfinite(best[1]["ci_low"]) else "")
+                       + (f"; the others: {_listing([(n, money(r['mean'])) for n, r in books if n != best[0]])}."
+                          if len(books) > 1 else "."))
+    if len(found) > 1:
+        diffs = monthly_differences(runs, "cumulative_bookings", ref)
+        parts = []
+        for arm in found[1:]:
+            d = diffs[diffs["scenario"] == arm.label].sort_values("month")
+            if d.empty:
+                continue
+            last = d.iloc[-1]
+            where = "ahead of" if last["diff"] >= 0 else "behind"
+            end = "ahead" if last["diff"] >= 0 else "behind"
+            start = clear_from(diffs, arm.label)
+            if start is None:
+                clause = (f"{arm.label} ends {money(abs(last['diff']))} {where} {ref}, but its "
+                          "interval still includes zero")
+            else:
+                clause = (f"{arm.label} is {where} {ref} with its interval clear of zero from "
+                          f"month {start}, ending {money(abs(last['diff']))} {end}")
+            parts.append(clause)
+        if parts:
+            out["bookings_difference"] = _sentence("; ".join(parts))
+    totals = charts.funnel_totals(runs)
+    conv = [(n, f"{r['wins'] / r['new_leads']:.1%}" if r["new_leads"] > 0 else "–")
+            for n, r in totals.iterrows()]
+    out["funnel"] = (f"Deals won per lead created: {_listing(conv)} "
+                     f"(leads created: {_listing([(n, f'{r.new_leads:,.0f}') for n, r in totals.iterrows()])}).")
+    fates = charts.lead_fates(runs)
+    parts = []
+    for n, r in fates.iterrows():
+        total = r.sum()
+        if total <= 0:
+            parts.append(f"{n} created no leads")
+            continue
+        top = r.drop("won").idxmax()
+        parts.append(f"{n} wins {r['won'] / total:.0%} of its leads; most end "
+                     f"{top} ({r[top] / total:.0%})")
+    out["lead_outcomes"] = _sentence("; ".join(parts))
+    resp = _summary_values(table, "lead_response_days_median", names)
+    out["response_times"] = ("Median days from lead to first response: "
+                             + _listing([(n, f"{r['mean']:.1f}") for n, r in resp]) + ".")
+    util = runs.groupby("scenario", sort=False)["rep_utilization"].mean()
+    out["utilization"] = ("Reps' mean utilisation over the run: "
+                          + _listing([(n, f"{v:.0%}") for n, v in util.items()]) + ".")
+    cac = [(n, r) for n, r in _summary_values(table, "cac", names) if math.isfinite(r["mean"])]
+    if cac:
+        low = min(cac, key=lambda p: p[1]["mean"])
+        rest = [(n, money(r["mean"])) for n, r in cac if n != low[0]]
+        out["cac"] = (f"{low[0]} acquires customers most cheaply, at {money(low[1]['mean'])} "
+                      "each" + (f"; {_listing(rest)}." if rest else "."))
+    if res.kind == "sweep" and res.experiment is not None:
+        final = res.runs[res.runs["month"] == res.runs["month"].max()]
+        for lever in res.experiment.keys:
+            means = final.groupby(lever)["cumulative_bookings"].mean()
+            top = means.idxmax()
+            out[f"sweep_{lever}"] = (f"Cumulative bookings after {months} months are highest at "
+                                     f"{setting_phrase(lever, top)}: {money(means.max())} (mean).")
+    return out
+
+
+OPTION_HEADER = ("Option", "Bookings", "Difference ($, 95% CI)", "Difference (%, 95% CI)",
+                 "Total cost", "Extra cost", "Net bookings", "Net difference (95% CI)", "ROI",
+                 "Payback", "Covers extra cost?")
+
+
+def option_rows(opts: pd.DataFrame) -> list[list[str]]:
+    """The options table as text cells (the report's and the deck's), the reference first;
+    differences are each option minus the reference, paired by replication."""
+    rows = []
+    for _, r in opts.iterrows():
+        roi = f"{r['roi']:.0%}".replace("-", "\u2212") if math.isfinite(r["roi"]) else "–"
+        if r["reference"]:
+            rows.append([f"{r['label']} (reference)", money(r["bookings"]), "–", "–",
+                         money(r["total_cost"]), "–", money(r["net_bookings"]), "–", roi,
+                         payback_text(r), "–"])
+            continue
+        pct = (f"{r['bookings_diff_pct']:+.0f}%" if math.isfinite(r["bookings_diff_pct"]) else "–")
+        pct_ci = ci_text(r["bookings_diff_pct_low"], r["bookings_diff_pct_high"], unit="%")
+        rows.append([
+            r["label"], money(r["bookings"]),
+            f"{money(r['bookings_diff'], signed=True)} "
+            f"({ci_text(r['bookings_diff_low'], r['bookings_diff_high'], signed=True)})",
+            f"{pct} ({pct_ci})",
+            money(r["total_cost"]), money(r["extra_cost"], signed=True), money(r["net_bookings"]),
+            f"{money(r['net_diff'], signed=True)} "
+            f"({ci_text(r['net_diff_low'], r['net_diff_high'], signed=True)})",
+            roi, payback_text(r), r["covers_cost"]])
+    return rows
