@@ -59,9 +59,16 @@ class Arm:
     question: str
 
 
+def scenario_dicts(res: Results) -> list[Mapping[str, Any]]:
+    """The scenarios a results folder records (a run records one, as its parameters)."""
+    m = res.manifest
+    found = m.get("scenarios") if res.kind != "run" else [m.get("parameters")]
+    return [d for d in found or [] if isinstance(d, Mapping)]
+
+
 def arms(res: Results) -> list[Arm]:
     """The arms in order, the reference first, each with a unique label."""
-    scenarios = [d for d in res.manifest.get("scenarios", []) if isinstance(d, Mapping)]
+    scenarios = scenario_dicts(res)
     if res.kind == "sweep" and res.experiment is not None:
         names = list(dict.fromkeys(res.display_runs["scenario"]))
         question = str(scenarios[0].get("question", "")) if scenarios else ""
@@ -408,16 +415,14 @@ def setting_differences(res: Results) -> list[tuple[str, list[str]]]:
     """Per arm, in words, how it differs from the reference: settings that differ (with
     the reference's value in brackets) and its timeline. The reference lists its timeline."""
     if res.kind == "sweep" or res.kind == "run":
-        data = res.manifest.get("scenarios", [res.manifest.get("scenario", {})]) or [{}]
-        lines = timeline_sentences(data[0]) if isinstance(data[0], Mapping) else []
-        out = [(label_of(data[0]) if isinstance(data[0], Mapping) else "Scenario", lines)]
-        out = out if lines else []
+        data = scenario_dicts(res) or [{}]
+        lines = timeline_sentences(data[0])
+        out = [(label_of(data[0]), lines)] if lines else []
         if res.kind == "sweep":  # each grid point as the --set keys that make it
             out += [(a.label, [f"--set {a.name.replace(', ', ' --set ')}"]) for a in arms(res)]
         return out
     found = arms(res)
-    by_name = {str(d.get("name", "")): d for d in res.manifest.get("scenarios", [])
-               if isinstance(d, Mapping)}
+    by_name = {str(d.get("name", "")): d for d in scenario_dicts(res)}
     ref_data = by_name.get(found[0].name, {})
     ref = _settings(ref_data)
     out = []
