@@ -89,7 +89,7 @@ NOTICE_WORK_S = 60  # estimated wall time above which the estimate is said befor
 # (except that more reps, on the same first seeds, extend it).
 _IDENTITY_KEYS = ("kind", "scenarios", "vary", "reps", "seed", "seeds", "months")
 # Derived files `--force` removes with the results: a report of the old results would mislead.
-_DERIVED = ("report.html", "charts")
+_DERIVED = ("report.html", "charts", "deck.pptx", "workbook.xlsx", "tables")
 
 
 class ExperimentError(Exception):
