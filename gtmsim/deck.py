@@ -11,6 +11,7 @@ PowerPoint, Keynote, Google Slides and LibreOffice open, with no Office installa
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +48,15 @@ def chart_title(name: str, res: Results) -> str:
     return titles.get(name, name.replace("_", " ").capitalize())
 
 
+_NO_BREAK = re.compile(r"([+\u2212-])\$")
+
+
+def nobreak(text: str) -> str:
+    """Glue a sign to the amount after it ("+$250k", "−$133k") with a word joiner (U+2060),
+    so that slides never wrap a line between the two."""
+    return _NO_BREAK.sub("\\1\u2060$", text)
+
+
 def _text(slide: Any, text: str, left: float, top: float, width: float, height: float, *,
           size: int = 18, bold: bool = False, colour: tuple[int, int, int] = (0x22, 0x22, 0x22)):
     from pptx.dml.color import RGBColor
@@ -57,7 +67,7 @@ def _text(slide: Any, text: str, left: float, top: float, width: float, height: 
     frame.word_wrap = True
     for i, line in enumerate(text.split("\n")):
         para = frame.paragraphs[0] if i == 0 else frame.add_paragraph()
-        para.text = line
+        para.text = nobreak(line)
         para.font.size = Pt(size)
         para.font.bold = bold
         para.font.color.rgb = RGBColor(*colour)
@@ -88,8 +98,12 @@ def _png(fig: plt.Figure, dpi: int) -> bytes:
     return buf.getvalue()
 
 
+# Column widths of the options table (inches; 12.33 in all): intervals get the room.
+OPTION_WIDTHS = (1.4, 1.0, 1.45, 1.25, 0.9, 0.9, 1.0, 1.45, 0.7, 1.1, 1.18)
+
+
 def _table(slide: Any, header: list[str], rows: list[list[str]], top: float,
-           first_width: float = 2.0, size: int = 12) -> Any:
+           widths: tuple[float, ...] | None = None, size: int = 12) -> Any:
     from pptx.util import Inches, Pt
 
     width = WIDTH_IN - 2 * MARGIN_IN
@@ -98,13 +112,15 @@ def _table(slide: Any, header: list[str], rows: list[list[str]], top: float,
     shape = slide.shapes.add_table(n_rows, n_cols, Inches(MARGIN_IN), Inches(top),
                                    Inches(width), Inches(height))
     table = shape.table
-    rest = (width - first_width) / max(n_cols - 1, 1)
+    widths = widths or tuple(width / n_cols for _ in range(n_cols))
     for j in range(n_cols):
-        table.columns[j].width = Inches(first_width if j == 0 else rest)
+        table.columns[j].width = Inches(widths[j])
     for i, row in enumerate([header, *rows]):
         for j, value in enumerate(row):
             cell = table.cell(i, j)
-            cell.text = str(value)
+            # "figure (low to high)": the interval on its own line, as in the report.
+            cell.text = nobreak(re.sub(r"^(\S+) \((.+ to .+)\)$", "\\1\n(\\2)", str(value))
+                                if i else str(value).replace(" (", "\n("))
             for para in cell.text_frame.paragraphs:
                 para.font.size = Pt(size)
                 para.font.bold = i == 0
@@ -181,12 +197,13 @@ def build_deck(folder: str | Path, out: str | Path | None = None, *, dpi: int = 
     if res.kind == "run":
         _title(slide, "Key figures", top=0.25)
         rows = [[r[0], r[2]] for r in _kpi(res, table)]
-        _table(slide, ["Outcome", "Value"], rows, 1.3, first_width=4.0, size=14)
+        _table(slide, ["Outcome", "Value"], rows, 1.3, widths=(6.0, 6.33), size=14)
     else:
         ref = decision.arms(res)[0].label
         _title(slide, f"The options against {ref}", top=0.25)
         opts = decision.options(res, table)
-        _table(slide, list(decision.OPTION_HEADER), decision.option_rows(opts), 1.3, size=11)
+        _table(slide, list(decision.OPTION_HEADER), decision.option_rows(opts), 1.3,
+               widths=OPTION_WIDTHS, size=11)
         _text(slide, "Differences: each option minus " + ref + ", paired by replication, "
               "with 95% confidence intervals of the mean. Net bookings = bookings − total cost.",
               MARGIN_IN, HEIGHT_IN - 0.9, WIDTH_IN - 2 * MARGIN_IN, 0.6, size=12)
