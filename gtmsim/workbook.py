@@ -184,8 +184,8 @@ def _write_xlsx(path: Path, sheets: Mapping[str, pd.DataFrame]) -> None:
 def _write(ws: Any, i: int, j: int, v: Any, fmt: Any, *, seed: bool = False) -> None:
     if v is None or (isinstance(v, float) and not math.isfinite(v)) or v is pd.NA:
         ws.write_blank(i, j, None, fmt)
-    elif seed:
-        ws.write_string(i, j, str(v))
+    elif seed or (isinstance(v, (int, np.integer)) and abs(int(v)) > 2**53):
+        ws.write_string(i, j, str(v))  # a double would round it (seeds are 63-bit)
     elif isinstance(v, (bool, np.bool_)):
         ws.write_boolean(i, j, bool(v))
     elif isinstance(v, (int, float, np.integer, np.floating)):
