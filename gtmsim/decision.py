@@ -38,12 +38,16 @@ def money(v: float, *, signed: bool = False) -> str:
     return ("+" + text) if signed and v > 0 else text
 
 
+def _signed_pct(v: float) -> str:
+    return f"{v:+.0f}%".replace("-", "\u2212")
+
+
 def ci_text(low: float, high: float, *, signed: bool = False, unit: str = "$") -> str:
     """An interval as "low to high", or "no interval" when either end is missing."""
     if not (math.isfinite(low) and math.isfinite(high)):
         return "no interval"
     if unit == "%":
-        return f"{low:+.0f}% to {high:+.0f}%"
+        return f"{_signed_pct(low)} to {_signed_pct(high)}"
     return f"{money(low, signed=signed)} to {money(high, signed=signed)}"
 
 
@@ -196,10 +200,9 @@ def option_sentence(row: Mapping[str, Any], reference: str, months: int, *,
     ci = (f"95% CI {ci_text(lo, hi, signed=True)}" if math.isfinite(lo) and math.isfinite(hi)
           else "one replication, no interval")
     against = f" than {reference} over {months} months" if first else ""
-    text = f"{row['label']} books {money(abs(d))} {more}{against} ({ci})"
     if math.isfinite(lo) and lo <= 0 <= hi:
-        text += ", not clearly different from " + reference
-    return text + _cost_clause(row)
+        ci += f"; not clearly different from {reference}"
+    return f"{row['label']} books {money(abs(d))} {more}{against} ({ci})" + _cost_clause(row)
 
 
 def headline(res: Results, table: pd.DataFrame) -> str:
@@ -607,7 +610,7 @@ def option_rows(opts: pd.DataFrame) -> list[list[str]]:
                          money(r["total_cost"]), "–", money(r["net_bookings"]), "–", roi,
                          payback_text(r), "–"])
             continue
-        pct = (f"{r['bookings_diff_pct']:+.0f}%" if math.isfinite(r["bookings_diff_pct"]) else "–")
+        pct = _signed_pct(r["bookings_diff_pct"]) if math.isfinite(r["bookings_diff_pct"]) else "–"
         pct_ci = ci_text(r["bookings_diff_pct_low"], r["bookings_diff_pct_high"], unit="%")
         rows.append([
             r["label"], money(r["bookings"]),

@@ -204,8 +204,9 @@ def kpi_rows(res: Results, table: pd.DataFrame) -> list[list[str]]:
                 change = fmt(o.name, r["diff"], difference=True)
                 if OUTCOME[o.name].unit.startswith("$") and r["diff"] > 0:
                     change = "+" + change
-                diff = f"{change} ({low} to {high})"
-                pct = f"{r['diff_pct']:+.0f}%" if math.isfinite(r["diff_pct"]) else "–"
+                diff = f"{change} ({low} to {high})".replace("-", "\u2212")
+                pct = (f"{r['diff_pct']:+.0f}%".replace("-", "\u2212")
+                       if math.isfinite(r["diff_pct"]) else "–")
                 ahead = f"{r['ahead']:.0%}"
             rows.append([o.label, names.get(str(r["scenario"]), str(r["scenario"])), mean,
                          interval, diff, pct, ahead])
@@ -284,8 +285,11 @@ border-left:5px solid #e07b00;color:#5a3200}
 table.options{font-size:.85em} table.options td:nth-child(2){text-align:right}
 figure{margin:0 0 1.5em} figure img{margin:.5em 0 .2em} figcaption{font-size:.95em;color:#333}
 .ci{font-size:.85em;color:#555;white-space:nowrap} figure.key img{width:78%}
-code.seeds{word-break:break-all;font-size:.85em}
-@media print{.summary{page-break-after:always}}
+code.seeds{font-size:.85em} table.kpi td:nth-child(-n+2){white-space:nowrap}
+@media print{body{font-size:9.5pt;max-width:none;margin:0} h1{font-size:15pt}
+h2{font-size:12pt;margin:.6em 0 .3em} .headline{font-size:11.5pt;padding:.5em .8em;margin:.4em 0 .6em}
+.summary{page-break-after:always} .summary figure.key img{width:58%} table.options{font-size:7.5pt}
+.summary ul{margin:.2em 0} figure{page-break-inside:avoid} @page{margin:12mm}}
 """
 
 
@@ -420,8 +424,8 @@ def _page(res: Results, table: pd.DataFrame, images: list[tuple[str, str]]) -> s
     parts += ["<h2>Key figures</h2>",
               _table_html(["Outcome", "Scenario", "Mean", "95% CI of the mean",
                            f"Difference from {decision.arms(res)[0].label} (paired 95% CI)",
-                           "Difference %", "Ahead in (share of replications)"],
-                          kpi_rows(res, table))]
+                           "Difference %", "Ahead in"],
+                          kpi_rows(res, table), css="kpi")]
     parts.append("<h2>Charts</h2>")
     parts += [_figure(name, b64, takeaways.get(name)) for name, b64 in images
               if name != "bookings_difference"]
@@ -471,8 +475,9 @@ def _method(res: Results) -> str:
                  "month is the first month whose cumulative bookings cover the cumulative "
                  "cost, and when some replications do not get there within the run it "
                  "shows how many did (no mean is given, since it would leave them out). "
-                 "CAC is total cost / wins over the run; the chart's payback is CAC divided "
-                 "by the monthly value of the average won deal."]
+                 "CAC is total cost / wins over the run; the CAC chart's \"CAC recovered in "
+                 "N months of a deal\" is CAC divided by the monthly value of the average "
+                 "won deal (not the payback month of the tables)."]
         lines.append("Replication seeds (replication r of every scenario ran on the r-th): "
                      f"<code class=\"seeds\">{html.escape(', '.join(map(str, seeds)))}</code>")
     lines += [f"Versions: {html.escape(versions)}.", f"Command: <code>{html.escape(command)}</code>",
