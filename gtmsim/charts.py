@@ -155,14 +155,13 @@ def plot_difference(runs: pd.DataFrame, *, column: str = "cumulative_bookings",
                        f"(paired, {confidence:.0%} CI of the mean difference)")
 
 
-FUNNEL_FLOWS = (("new_leads", "Leads created"), ("new_opportunities", "Opportunities"),
-                ("wins", "Deals won"))
+FUNNEL_FLOWS = ("new_leads", "new_opportunities", "wins")  # labels from gtmsim.metrics
 
 
 def funnel_totals(runs: pd.DataFrame) -> pd.DataFrame:
     """Per scenario: leads created, opportunities opened and deals won over the run (mean
     per replication)."""
-    cols = [c for c, _ in FUNNEL_FLOWS]
+    cols = list(FUNNEL_FLOWS)
     per = runs.groupby(["scenario", "replication"], sort=False)[cols].sum()
     return per.groupby(level="scenario", sort=False).mean()
 
@@ -186,7 +185,7 @@ def plot_funnel_comparison(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axe
                 text += f"\n{v / values[k - 1]:.0%}"
             ax.annotate(text, (p, v), ha="center", va="bottom", fontsize="small",
                         xytext=(0, 2), textcoords="offset points")
-    ax.set_xticks(x, [name for _, name in FUNNEL_FLOWS])
+    ax.set_xticks(x, [METRICS[c].label for c in FUNNEL_FLOWS])
     ax.set_ylabel("Over the run (mean per replication)")
     ax.margins(y=0.15)
     return _finish(ax, "Funnel over the run (number, and % of the stage before)")

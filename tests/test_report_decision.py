@@ -206,3 +206,22 @@ def test_page_reads_as_a_decision(decision_folder, tmp_path):
 def test_cli_report_still_works_for_every_kind(decision_folder, tmp_path, capsys):
     assert main(["report", str(decision_folder), "-o", str(tmp_path / "r.html")]) == 0
     assert "Report:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("plot", [charts.plot_difference, charts.plot_funnel_comparison])
+def test_new_charts_keep_the_axes_convention(decision_folder, plot, monkeypatch):
+    monkeypatch.setattr(plt, "show", lambda *a, **k: pytest.fail("charts never call show()"))
+    monkeypatch.setattr(plt.Figure, "savefig", lambda *a, **k: pytest.fail("charts never save"))
+    runs = decision.labelled_runs(load_results(decision_folder))
+    fig, ax = plt.subplots()
+    assert plot(runs, ax=ax) is ax and ax.get_title(loc="left")
+    if plot is charts.plot_funnel_comparison:  # stage names from gtmsim.metrics; bar heights
+        from gtmsim.metrics import METRICS
+
+        assert [t.get_text() for t in ax.get_xticklabels()] == [
+            METRICS[c].label for c in charts.FUNNEL_FLOWS]
+        heights = sorted(round(p.get_height(), 6) for p in ax.patches)
+        per = runs.groupby(["scenario", "replication"])[list(charts.FUNNEL_FLOWS)].sum()
+        expected = per.groupby(level="scenario").mean().to_numpy().ravel()
+        np.testing.assert_allclose(heights, sorted(np.round(expected, 6)))
+    plt.close("all")
