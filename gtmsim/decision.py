@@ -477,8 +477,17 @@ def interval_note(res: Results) -> str:
 
 
 def questions(res: Results) -> list[tuple[str, str]]:
-    """(label, question) for every arm that asks one."""
-    return [(a.label, a.question) for a in arms(res) if a.question]
+    """(labels, question) for every question the arms ask, each once: the grid points of
+    a sweep share their scenario's question, and so may scenarios of a comparison."""
+    if res.kind == "sweep":
+        data = scenario_dicts(res)
+        q = str(data[0].get("question", "")) if data else ""
+        return [(label_of(data[0]), q)] if q else []
+    asked: dict[str, list[str]] = {}
+    for a in arms(res):
+        if a.question:
+            asked.setdefault(a.question, []).append(a.label)
+    return [(", ".join(who), q) for q, who in asked.items()]
 
 
 __all__ = [

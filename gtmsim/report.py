@@ -253,6 +253,14 @@ def _png(fig: plt.Figure, dpi: int = 100) -> bytes:
     return buf.getvalue()
 
 
+_SIGNED_AMOUNT = re.compile(r"[+\u2212-]\$[0-9.,]+[kMB]?")
+
+
+def _glued(text: str) -> str:
+    """Escaped text in which a sign never ends a line apart from its amount ("−$299k")."""
+    return _SIGNED_AMOUNT.sub(lambda m: f'<span class="nb">{m[0]}</span>', html.escape(text))
+
+
 def _cell(text: Any) -> str:
     """A cell; "figure (low to high)" puts the interval on a second, smaller line."""
     text = str(text)
@@ -285,7 +293,7 @@ border-left:5px solid #e07b00;color:#5a3200}
 table.options{font-size:.85em} table.options td:nth-child(2){text-align:right}
 figure{margin:0 0 1.5em} figure img{margin:.5em 0 .2em} figcaption{font-size:.95em;color:#333}
 .ci{font-size:.85em;color:#555;white-space:nowrap} figure.key img{width:78%}
-code.seeds{font-size:.85em} table.kpi td:nth-child(-n+2){white-space:nowrap}
+.nb{white-space:nowrap} code.seeds{font-size:.85em} table.kpi td:nth-child(-n+2){white-space:nowrap}
 @media print{body{font-size:9.5pt;max-width:none;margin:0} h1{font-size:15pt}
 h2{font-size:12pt;margin:.6em 0 .3em} .headline{font-size:11.5pt;padding:.5em .8em;margin:.4em 0 .6em}
 .summary{page-break-after:always} .summary figure.key img{width:58%} table.options{font-size:7.5pt}
@@ -394,7 +402,7 @@ def _page(res: Results, table: pd.DataFrame, images: list[tuple[str, str]]) -> s
     parts = ['<section class="summary">',
              f"<h1>{html.escape(title)}</h1>",
              f'<p class="subtitle">{html.escape(subtitle_of(res))}</p>',
-             f'<p class="headline">{html.escape(headline(res, table))}</p>']
+             f'<p class="headline">{_glued(headline(res, table))}</p>']
     warning = reps_warning(res, table)
     if warning:
         parts.append(f'<p class="warning" role="alert"><strong>Warning:</strong> '
@@ -442,7 +450,7 @@ def _page(res: Results, table: pd.DataFrame, images: list[tuple[str, str]]) -> s
 
 
 def _figure(name: str, b64: str, caption: str | None, css: str = "") -> str:
-    cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+    cap = f"<figcaption>{_glued(caption)}</figcaption>" if caption else ""
     cls = f' class="{css}"' if css else ""
     return (f'<figure{cls}><img alt="{html.escape(name)}" src="data:image/png;base64,{b64}">'
             f"{cap}</figure>")
