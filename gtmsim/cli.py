@@ -768,7 +768,9 @@ def report_command(folder: Path, output: Path | None, pptx: str | None) -> None:
               metavar="[DIR]",
               help="Write the same tables as CSV files into a folder (default: FOLDER/tables).")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the paths written.")
-def export_command(folder: Path, xlsx: str | None, csv: str | None, quiet: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the paths written as JSON.")
+def export_command(folder: Path, xlsx: str | None, csv: str | None, quiet: bool,
+                   as_json: bool) -> None:
     """Write the tables of a results FOLDER for a spreadsheet: options, summary, monthly
     means with intervals, runs, parameters and manifest."""
     from gtmsim.workbook import export
@@ -777,6 +779,11 @@ def export_command(folder: Path, xlsx: str | None, csv: str | None, quiet: bool)
     if book is None and tables_dir is None:
         raise click.UsageError("give --xlsx [FILE], --csv [DIR] or both")
     paths = export(folder, xlsx=book, csv=tables_dir)
+    if as_json:
+        workbook = str(paths[0]) if book is not None else None
+        csvs = [str(p) for p in (paths[1:] if book is not None else paths)]
+        click.echo(json.dumps({"folder": str(folder), "workbook": workbook, "csv": csvs}))
+        return
     if quiet:
         for p in paths:
             click.echo(str(p))

@@ -164,6 +164,8 @@ def _write_xlsx(path: Path, sheets: Mapping[str, pd.DataFrame]) -> None:
             ws.write_string(0, j, str(c), header)
         row_unit = df["unit"].to_numpy() if "unit" in df and name in _ROW_UNIT_COLUMNS else None
         per_column = [_column_format(name, str(c)) for c in cols]
+        per_column = ["count" if f == "number" and pd.api.types.is_integer_dtype(df[c]) else f
+                      for f, c in zip(per_column, cols)]  # whole counts without decimals
         by_row = set(_ROW_UNIT_COLUMNS.get(name, ()))
         values = df.to_numpy(dtype=object)
         for i in range(len(df)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import openpyxl
 import pandas as pd
@@ -116,6 +118,9 @@ def test_cli_export_and_its_errors(decision_folder, tmp_path, capsys):
     book = openpyxl.load_workbook(run / "workbook.xlsx")
     assert book.sheetnames == SHEETS[1:]  # a single run has no options
     assert (run / "tables" / "monthly.csv").is_file()
+    assert main(["export", str(run), "--xlsx", str(tmp_path / "x.xlsx"), "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["workbook"] == str(tmp_path / "x.xlsx") and printed["csv"] == []
     assert main(["export", str(run)]) == 2  # nothing asked for
     assert main(["export", str(tmp_path / "missing"), "--xlsx"]) == 2
     assert "not a results folder" in capsys.readouterr().err
