@@ -121,6 +121,8 @@ def plot_bookings(runs: pd.DataFrame, *, ax: Axes | None = None,
     `confidence` interval of that mean."""
     ax = _over_time(runs, "cumulative_bookings", _axes(ax), confidence)
     _money(ax)
+    if _reps(runs) < 2:
+        return _finish(ax, "Cumulative bookings (one run: no interval)")
     return _finish(ax, f"Cumulative bookings (line: mean of {_reps(runs)} replications; "
                        f"band: {confidence:.0%} CI of the mean)")
 
@@ -253,6 +255,8 @@ def plot_utilization(runs: pd.DataFrame, *, ax: Axes | None = None,
     ax = _over_time(runs, "rep_utilization", _axes(ax), confidence)
     ax.set_ylim(0, 1.05)
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    if _reps(runs) < 2:
+        return _finish(ax, "Rep utilisation (one run: no interval)")
     return _finish(ax, f"Rep utilisation (band: {confidence:.0%} CI of the mean)")
 
 

@@ -623,11 +623,11 @@ def option_rows(opts: pd.DataFrame) -> list[list[str]]:
         pct_ci = ci_text(r["bookings_diff_pct_low"], r["bookings_diff_pct_high"], unit="%")
         rows.append([
             r["label"], money(r["bookings"]),
-            f"{money(r['bookings_diff'], signed=True)} "
-            f"({ci_text(r['bookings_diff_low'], r['bookings_diff_high'], signed=True)})",
+            (f"{money(r['bookings_diff'], signed=True)} "
+            f"({ci_text(r['bookings_diff_low'], r['bookings_diff_high'], signed=True)})"),
             f"{pct} ({pct_ci})",
             money(r["total_cost"]), money(r["extra_cost"], signed=True), money(r["net_bookings"]),
-            f"{money(r['net_diff'], signed=True)} "
-            f"({ci_text(r['net_diff_low'], r['net_diff_high'], signed=True)})",
+            (f"{money(r['net_diff'], signed=True)} "
+            f"({ci_text(r['net_diff_low'], r['net_diff_high'], signed=True)})"),
             roi, payback_text(r), r["covers_cost"]])
     return rows

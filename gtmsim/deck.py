@@ -231,21 +231,21 @@ def method_lines(res: Results) -> list[str]:
     """The method in a few lines: replications, seeds, intervals and what they cover."""
     m = res.manifest
     if res.kind == "run":
-        return [f"One run of {res.months} months on seed {m.get('seed')}: one possible "
+        return [(f"One run of {res.months} months on seed {m.get('seed')}: one possible "
                 "history, with no interval. Compare scenarios with `gtmsim compare` for "
-                "intervals.",
+                "intervals."),
                 f"Command: {' '.join(m.get('command', []))}"]
     seeds = m.get("seeds", [])
     shown = ", ".join(map(str, seeds[:3])) + (", …" if len(seeds) > 3 else "")
     return [
-        f"{m.get('reps')} replications per scenario over {res.months} months; replication "
-        f"seeds spawned from base seed {m.get('seed')} ({shown}; all in the report).",
-        "Common random numbers: replication r of every scenario runs on the same seed, so "
-        "differences are paired replication by replication (paired-t intervals).",
+        (f"{m.get('reps')} replications per scenario over {res.months} months; replication "
+        f"seeds spawned from base seed {m.get('seed')} ({shown}; all in the report)."),
+        ("Common random numbers: replication r of every scenario runs on the same seed, so "
+        "differences are paired replication by replication (paired-t intervals)."),
         decision.interval_note(res),
-        "Total cost = marketing spend + sales cost + alignment work; net bookings = bookings "
+        ("Total cost = marketing spend + sales cost + alignment work; net bookings = bookings "
         "− total cost; ROI = net bookings / total cost; payback month = first month whose "
-        "cumulative bookings cover the cumulative cost.",
+        "cumulative bookings cover the cumulative cost."),
         f"Command: {' '.join(m.get('command', []))}",
     ]
 

@@ -186,6 +186,11 @@ def headline(res: Results, table: pd.DataFrame) -> str:
     return decision.headline(res, table)
 
 
+def _minus(text: str) -> str:
+    """A typographic minus (U+2212) before a figure, as money already has."""
+    return re.sub(r"(?<!\w)-(?=\d)", "\u2212", text)
+
+
 def kpi_rows(res: Results, table: pd.DataFrame) -> list[list[str]]:
     rows = []
     first = table["scenario"].iloc[0]
@@ -197,6 +202,8 @@ def kpi_rows(res: Results, table: pd.DataFrame) -> list[list[str]]:
                         if math.isfinite(r["ci_low"]) else "–")
             mean = (not_within_run(int(r["n"]), int(r["reps"]))
                     if o.censored and r["n"] < r["reps"] else fmt(o.name, r["mean"]))
+            if o.censored and res.kind == "run" and not r["n"]:
+                mean = "not within the run"
             if r["scenario"] == first or not math.isfinite(r["diff"]):
                 diff = pct = ahead = "–"
             else:  # the difference and its interval in the figure's unit; % beside them
@@ -208,8 +215,8 @@ def kpi_rows(res: Results, table: pd.DataFrame) -> list[list[str]]:
                 pct = (f"{r['diff_pct']:+.0f}%".replace("-", "\u2212")
                        if math.isfinite(r["diff_pct"]) else "–")
                 ahead = f"{r['ahead']:.0%}"
-            rows.append([o.label, names.get(str(r["scenario"]), str(r["scenario"])), mean,
-                         interval, diff, pct, ahead])
+            rows.append([o.label, names.get(str(r["scenario"]), str(r["scenario"])),
+                         _minus(mean), _minus(interval), diff, pct, ahead])
     return rows
 
 
@@ -429,11 +436,16 @@ def _page(res: Results, table: pd.DataFrame, images: list[tuple[str, str]]) -> s
         parts.append(f'<p class="note"><strong>What the intervals cover.</strong> '
                      f"{html.escape(decision.interval_note(res))}</p>")
     parts.append("</section>")
-    parts += ["<h2>Key figures</h2>",
-              _table_html(["Outcome", "Scenario", "Mean", "95% CI of the mean",
-                           f"Difference from {decision.arms(res)[0].label} (paired 95% CI)",
-                           "Difference %", "Ahead in"],
-                          kpi_rows(res, table), css="kpi")]
+    if res.kind == "run":  # one replication: no interval and nothing to differ from
+        parts += ["<h2>Key figures</h2>",
+                  _table_html(["Outcome", "Value"], [[r[0], r[2]] for r in kpi_rows(res, table)],
+                              css="kpi")]
+    else:
+        parts += ["<h2>Key figures</h2>",
+                  _table_html(["Outcome", "Scenario", "Mean", "95% CI of the mean",
+                               f"Difference from {decision.arms(res)[0].label} (paired 95% CI)",
+                               "Difference %", "Ahead in"],
+                              kpi_rows(res, table), css="kpi")]
     parts.append("<h2>Charts</h2>")
     parts += [_figure(name, b64, takeaways.get(name)) for name, b64 in images
               if name != "bookings_difference"]

@@ -6,15 +6,15 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import pytest  # noqa: E402
-from pptx import Presentation  # noqa: E402
-from pptx.util import Emu  # noqa: E402
+import pytest
+from pptx import Presentation
+from pptx.util import Emu
 
-from gtmsim import charts, decision  # noqa: E402
-from gtmsim.cli import main  # noqa: E402
-from gtmsim.deck import build_deck, chart_title  # noqa: E402
-from gtmsim.report import headline, load_results, summary_table  # noqa: E402
-from gtmsim.results import write_run  # noqa: E402
+from gtmsim import charts, decision
+from gtmsim.cli import main
+from gtmsim.deck import build_deck, chart_title
+from gtmsim.report import headline, load_results, summary_table
+from gtmsim.results import write_run
 
 JOINER = "\u2060"
 
