@@ -200,6 +200,9 @@ def option_sentence(row: Mapping[str, Any], reference: str, months: int, *,
     ci = (f"95% CI {ci_text(lo, hi, signed=True)}" if math.isfinite(lo) and math.isfinite(hi)
           else "one replication, no interval")
     against = f" than {reference} over {months} months" if first else ""
+    if math.isfinite(lo) and max(abs(lo), abs(hi)) < 0.5:  # every replication alike
+        return (f"{row['label']} books the same as {reference}"
+                + (f" over {months} months" if first else "") + _cost_clause(row))
     if math.isfinite(lo) and lo <= 0 <= hi:
         ci += f"; not clearly different from {reference}"
     return f"{row['label']} books {money(abs(d))} {more}{against} ({ci})" + _cost_clause(row)
@@ -221,7 +224,8 @@ def headline(res: Results, table: pd.DataFrame) -> str:
                for i, (_, r) in enumerate(shown.iterrows())]
     text = "; ".join(clauses)
     if len(shown) < len(rest):
-        text += f"; {len(rest) - len(shown)} more options in the table"
+        more = len(rest) - len(shown)
+        text += f"; {more} more option{'s' if more > 1 else ''} in the table"
     return text + "."
 
 

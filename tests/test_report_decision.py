@@ -220,3 +220,26 @@ def test_new_charts_keep_the_axes_convention(decision_folder, plot, monkeypatch)
         expected = per.groupby(level="scenario").mean().to_numpy().ravel()
         np.testing.assert_allclose(heights, sorted(np.round(expected, 6)))
     plt.close("all")
+
+
+def _option(**kw):
+    row = {"label": "Hire two reps", "bookings_diff": 43e3, "bookings_diff_low": -57e3,
+           "bookings_diff_high": 143e3, "total_cost": 2e6, "extra_cost": 588e3,
+           "net_diff": -545e3, "net_diff_low": -645e3, "net_diff_high": -445e3}
+    row.update(kw)
+    row["covers_cost"] = decision.covers(row)
+    return row
+
+
+def test_cost_cover_is_judged_on_the_net_interval():
+    assert _option()["covers_cost"] == "no"
+    assert _option(net_diff_low=10e3, net_diff_high=90e3)["covers_cost"] == "yes"
+    assert _option(net_diff_low=-10e3, net_diff_high=90e3)["covers_cost"] == "unclear"
+    assert _option(extra_cost=0.0)["covers_cost"] == "no extra cost"
+    text = decision.option_sentence(_option(), "Today", 24)
+    assert text == ("Hire two reps books $43k more than Today over 24 months (95% CI −$57k to "
+                    "+$143k; not clearly different from Today), which does not cover its $588k "
+                    "extra cost (net −$545k, 95% CI −$645k to −$445k)")
+    cheaper = decision.option_sentence(_option(extra_cost=-50e3, bookings_diff_low=1e3), "Today",
+                                       24, first=False)
+    assert cheaper == "Hire two reps books $43k more (95% CI +$1k to +$143k), and costs $50k less"
