@@ -34,6 +34,7 @@ from gtmsim.results import ResultsError, atomic_write, check_writable_file
 DECK = "deck.pptx"
 WIDTH_IN, HEIGHT_IN = 13.333, 7.5  # 16:9
 MARGIN_IN = 0.5
+ROWS_PER_SLIDE = 8  # options on one table slide (each row up to three lines)
 
 
 def chart_title(name: str, res: Results) -> str:
@@ -90,6 +91,18 @@ def _title(slide: Any, text: str, *, top: float = 0.35, size: int = 30) -> None:
     from pptx.enum.text import PP_ALIGN
 
     para.alignment = PP_ALIGN.LEFT
+
+
+def fitting_size(text: str, sizes: tuple[int, ...] = (22, 20, 18, 16, 14, 12)) -> int:
+    """The largest font size (pt) at which `text` fills at most ~80% of the title slide's
+    3.5 × 12.3 inch headline box (bold sans-serif: a character ~0.55 em wide, lines
+    1.7 em apart with their spacing), so a long headline never runs into the warning."""
+    for size in sizes:
+        per_line = (WIDTH_IN - 2 * MARGIN_IN) * 72 / (0.55 * size)
+        lines = 3.5 * 72 / (1.7 * size)
+        if len(text) <= 0.8 * per_line * lines:
+            return size
+    return sizes[-1]
 
 
 def _png(fig: plt.Figure, dpi: int) -> bytes:
@@ -165,8 +178,9 @@ def build_deck(folder: str | Path, out: str | Path | None = None, *, dpi: int = 
     slide.placeholders[1].element.getparent().remove(slide.placeholders[1].element)
     _text(slide, subtitle_of(res), MARGIN_IN, 1.75, WIDTH_IN - 2 * MARGIN_IN, 0.5, size=16,
           colour=(0x55, 0x55, 0x55))
-    _text(slide, headline(res, table), MARGIN_IN, 2.5, WIDTH_IN - 2 * MARGIN_IN, 3.0, size=22,
-          bold=True)
+    sentence = headline(res, table)
+    _text(slide, sentence, MARGIN_IN, 2.5, WIDTH_IN - 2 * MARGIN_IN, 3.5,
+          size=fitting_size(sentence), bold=True)
     warning = reps_warning(res, table)
     if warning:
         _text(slide, "Warning: " + warning, MARGIN_IN, 6.1, WIDTH_IN - 2 * MARGIN_IN, 1.0,
@@ -192,21 +206,24 @@ def build_deck(folder: str | Path, out: str | Path | None = None, *, dpi: int = 
         for fig in figures.values():
             plt.close(fig)
 
-    # 3. The options table (a single run: its key figures).
-    slide = prs.slides.add_slide(title_only)
+    # 3. The options table (a single run: its key figures), ROWS_PER_SLIDE options a slide.
     if res.kind == "run":
+        slide = prs.slides.add_slide(title_only)
         _title(slide, "Key figures", top=0.25)
         rows = [[r[0], r[2]] for r in _kpi(res, table)]
         _table(slide, ["Outcome", "Value"], rows, 1.3, widths=(6.0, 6.33), size=14)
     else:
         ref = decision.arms(res)[0].label
-        _title(slide, f"The options against {ref}", top=0.25)
-        opts = decision.options(res, table)
-        _table(slide, list(decision.OPTION_HEADER), decision.option_rows(opts), 1.3,
-               widths=OPTION_WIDTHS, size=11)
-        _text(slide, "Differences: each option minus " + ref + ", paired by replication, "
-              "with 95% confidence intervals of the mean. Net bookings = bookings − total cost.",
-              MARGIN_IN, HEIGHT_IN - 0.9, WIDTH_IN - 2 * MARGIN_IN, 0.6, size=12)
+        rows = decision.option_rows(decision.options(res, table))
+        parts = [rows[i:i + ROWS_PER_SLIDE] for i in range(0, len(rows), ROWS_PER_SLIDE)]
+        for k, part in enumerate(parts, start=1):
+            slide = prs.slides.add_slide(title_only)
+            of = f" ({k} of {len(parts)})" if len(parts) > 1 else ""
+            _title(slide, f"The options against {ref}{of}", top=0.25)
+            _table(slide, list(decision.OPTION_HEADER), part, 1.3, widths=OPTION_WIDTHS, size=11)
+            _text(slide, "Differences: each option minus " + ref + ", paired by replication, "
+                  "with 95% confidence intervals of the mean. Net bookings = bookings − total "
+                  "cost.", MARGIN_IN, HEIGHT_IN - 0.9, WIDTH_IN - 2 * MARGIN_IN, 0.6, size=12)
 
     # 4. Method and seeds.
     slide = prs.slides.add_slide(title_only)
