@@ -28,7 +28,9 @@ install-test: $(VENV)/.installed-test
 
 demo: install
 	$(BIN)/gtmsim run baseline --out results/baseline
-	$(BIN)/gtmsim compare siloed aligned --reps 10 --out results/siloed-vs-aligned --resume --report
+	$(BIN)/gtmsim compare siloed aligned --reps 10 --out results/siloed-vs-aligned --resume
+	$(BIN)/gtmsim report results/siloed-vs-aligned --pptx
+	$(BIN)/gtmsim export results/siloed-vs-aligned --xlsx
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

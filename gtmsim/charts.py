@@ -46,23 +46,33 @@ def _axes(ax: Axes | None, size: tuple[float, float] = (8, 4.5)) -> Axes:
     return ax
 
 
-def _band(runs: pd.DataFrame, column: str, level: float = 0.90) -> pd.DataFrame:
-    """Per scenario and month: mean and the central `level` band across replications."""
-    lo, hi = (1 - level) / 2, 1 - (1 - level) / 2
-    g = runs.groupby(["scenario", "month"], sort=False)[column]
-    return pd.DataFrame({"mean": g.mean(), "lo": g.quantile(lo), "hi": g.quantile(hi)}).reset_index()
+def _band(runs: pd.DataFrame, column: str, confidence: float = 0.95) -> pd.DataFrame:
+    """Per scenario and month: mean over replications and its t confidence interval (the
+    same kind of interval as the summary tables, so a band and a table agree)."""
+    from gtmsim.decision import monthly_means
+
+    m = monthly_means(runs, [column], confidence)
+    return m.rename(columns={"ci_low": "lo", "ci_high": "hi"})[["scenario", "month", "mean",
+                                                                  "lo", "hi"]]
 
 
-def _over_time(runs: pd.DataFrame, column: str, ax: Axes, level: float) -> Axes:
-    """One mean line and a `level` band across replications per scenario, by month."""
-    band = _band(runs, column, level)
+def _over_time(runs: pd.DataFrame, column: str, ax: Axes, confidence: float) -> Axes:
+    """One mean line and a band (confidence interval of the mean) per scenario, by month."""
+    band = _band(runs, column, confidence)
     for name, colour in colours(runs).items():
         b = band[band["scenario"] == name]
         ax.plot(b["month"], b["mean"], color=colour, lw=2.5, label=name)
-        ax.fill_between(b["month"], b["lo"], b["hi"], color=colour, alpha=0.18, lw=0)
+        ax.fill_between(b["month"], b["lo"].fillna(b["mean"]), b["hi"].fillna(b["mean"]),
+                        color=colour, alpha=0.18, lw=0)
     ax.set_xlabel(label("month", unit=False))
     ax.set_ylabel(label(column))
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     return ax
+
+
+def _reps(runs: pd.DataFrame) -> int:
+    return int(runs.groupby("scenario")["replication"].nunique().max()) if "replication" in runs \
+        else 1
 
 
 def _money(ax: Axes, axis: str = "y") -> None:
@@ -105,12 +115,82 @@ def plot_funnel(runs: pd.DataFrame, *, scenario: str | None = None, ax: Axes | N
     return _finish(ax, f"Funnel over time: {name}")
 
 
-def plot_bookings(runs: pd.DataFrame, *, ax: Axes | None = None, level: float = 0.90) -> Axes:
-    """Cumulative bookings per scenario: mean line and a `level` band across replications."""
-    ax = _over_time(runs, "cumulative_bookings", _axes(ax), level)
+def plot_bookings(runs: pd.DataFrame, *, ax: Axes | None = None,
+                  confidence: float = 0.95) -> Axes:
+    """Cumulative bookings per scenario: mean line over replications and a band of the
+    `confidence` interval of that mean."""
+    ax = _over_time(runs, "cumulative_bookings", _axes(ax), confidence)
     _money(ax)
-    reps = runs.groupby("scenario")["replication"].nunique().max()
-    return _finish(ax, f"Cumulative bookings (line: mean; band: {level:.0%} of {reps} replications)")
+    if _reps(runs) < 2:
+        return _finish(ax, "Cumulative bookings (one run: no interval)")
+    return _finish(ax, f"Cumulative bookings (line: mean of {_reps(runs)} replications; "
+                       f"band: {confidence:.0%} CI of the mean)")
+
+
+def plot_difference(runs: pd.DataFrame, *, column: str = "cumulative_bookings",
+                    reference: str | None = None, ax: Axes | None = None,
+                    confidence: float = 0.95) -> Axes:
+    """Each option's paired difference from the reference (default: the first scenario)
+    by month: mean of replication-by-replication differences and its paired-t interval."""
+    from gtmsim.decision import monthly_differences
+
+    ax = _axes(ax)
+    names = scenarios(runs)
+    reference = reference or names[0]
+    diffs = monthly_differences(runs, column, reference, confidence)
+    cols = colours(runs)
+    ax.axhline(0, color=cols[reference], lw=2, ls="--", label=f"{reference} (reference)")
+    for name in names:
+        d = diffs[diffs["scenario"] == name]
+        if d.empty:
+            continue
+        ax.plot(d["month"], d["diff"], color=cols[name], lw=2.5, label=name)
+        ax.fill_between(d["month"], d["low"].fillna(d["diff"]), d["high"].fillna(d["diff"]),
+                        color=cols[name], alpha=0.18, lw=0)
+    ax.set_xlabel(label("month", unit=False))
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    ax.set_ylabel(f"{METRICS[column].label}: difference from {reference}"
+                  + (" ($)" if METRICS[column].unit == "$" else ""))
+    if METRICS[column].unit == "$":
+        _money(ax)
+    return _finish(ax, f"{METRICS[column].label}: each option minus {reference} "
+                       f"(paired, {confidence:.0%} CI of the mean difference)")
+
+
+FUNNEL_FLOWS = ("new_leads", "new_opportunities", "wins")  # labels from gtmsim.metrics
+
+
+def funnel_totals(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per scenario: leads created, opportunities opened and deals won over the run (mean
+    per replication)."""
+    cols = list(FUNNEL_FLOWS)
+    per = runs.groupby(["scenario", "replication"], sort=False)[cols].sum()
+    return per.groupby(level="scenario", sort=False).mean()
+
+
+def plot_funnel_comparison(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """One funnel for every scenario: leads created, opportunities and wins over the run,
+    as grouped bars with each stage's conversion from the one before written on the bar."""
+    ax = _axes(ax)
+    totals = funnel_totals(runs)
+    cols = colours(runs)
+    n = len(totals)
+    width = 0.8 / max(n, 1)
+    x = np.arange(len(FUNNEL_FLOWS))
+    for i, (name, row) in enumerate(totals.iterrows()):
+        pos = x - 0.4 + width * (i + 0.5)
+        values = row.to_numpy(dtype=float)
+        ax.bar(pos, values, width=width * 0.95, color=cols[name], label=name)
+        for k, (p, v) in enumerate(zip(pos, values)):
+            text = f"{v:,.0f}"
+            if k > 0 and values[k - 1] > 0:
+                text += f"\n{v / values[k - 1]:.0%}"
+            ax.annotate(text, (p, v), ha="center", va="bottom", fontsize="small",
+                        xytext=(0, 2), textcoords="offset points")
+    ax.set_xticks(x, [METRICS[c].label for c in FUNNEL_FLOWS])
+    ax.set_ylabel("Over the run (mean per replication)")
+    ax.margins(y=0.15)
+    return _finish(ax, "Funnel over the run (number, and % of the stage before)")
 
 
 def lead_fates(runs: pd.DataFrame) -> pd.DataFrame:
@@ -168,12 +248,16 @@ def plot_response_times(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     return _finish(ax, "Lead response time", legend=False)
 
 
-def plot_utilization(runs: pd.DataFrame, *, ax: Axes | None = None, level: float = 0.90) -> Axes:
-    """Rep utilisation (share of open-deal capacity in use) over time per scenario."""
-    ax = _over_time(runs, "rep_utilization", _axes(ax), level)
+def plot_utilization(runs: pd.DataFrame, *, ax: Axes | None = None,
+                     confidence: float = 0.95) -> Axes:
+    """Rep utilisation (share of open-deal capacity in use) over time per scenario: mean
+    line and the `confidence` interval of the mean."""
+    ax = _over_time(runs, "rep_utilization", _axes(ax), confidence)
     ax.set_ylim(0, 1.05)
     ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    return _finish(ax, "Rep utilisation")
+    if _reps(runs) < 2:
+        return _finish(ax, "Rep utilisation (one run: no interval)")
+    return _finish(ax, f"Rep utilisation (band: {confidence:.0%} CI of the mean)")
 
 
 def unit_economics(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
@@ -215,13 +299,15 @@ def plot_cac(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
     ax.barh(y, econ["cac"], xerr=np.nan_to_num(err), color=[cols[n] for n in econ.index],
             alpha=0.8, capsize=4)
     for yi, (name, row) in zip(y, econ.iterrows()):
-        ax.text(row["cac_hi"] if np.isfinite(row["cac_hi"]) else row["cac"], yi,
-                f"  payback {row['payback_months']:.0f} months", va="center")
+        if np.isfinite(row["payback_months"]):  # not the payback month of the tables
+            ax.text(row["cac_hi"] if np.isfinite(row["cac_hi"]) else row["cac"], yi,
+                    f"  CAC recovered in {row['payback_months']:.0f} months of a deal",
+                    va="center")
     ax.set_yticks(y, econ.index)
     ax.invert_yaxis()
     ax.set_xlabel(f"{METRICS['cac'].label} over the run ($ per customer, 95% interval)")
     _money(ax, "x")
-    return _finish(ax, "Customer acquisition cost and payback", legend=False)
+    return _finish(ax, "Customer acquisition cost (95% CI of the mean)", legend=False)
 
 
 def plot_sweep(runs: pd.DataFrame, lever: str, *, outcome: str = "cumulative_bookings",
@@ -253,10 +339,12 @@ def all_charts(runs: pd.DataFrame, sweep_levers: Sequence[str] = (),
     """Every chart that applies to these runs, each on its own 16:9 figure.
 
     Sweep charts come first and draw on `sweep_runs` (default `runs`): a sweep's runs keep
-    the scenario name, while the other charts want one name per grid point.
+    the scenario name, while the other charts want one name per grid point. With more than
+    one scenario, the paired difference from the first follows the bookings chart.
     """
     figures: dict[str, plt.Figure] = {}
     swept = runs if sweep_runs is None else sweep_runs
+    several = len(scenarios(runs)) > 1
     with plt.rc_context({"font.size": 14}):
         def make(name, draw):
             fig, ax = slide_figure()
@@ -266,10 +354,11 @@ def all_charts(runs: pd.DataFrame, sweep_levers: Sequence[str] = (),
         for lever in sweep_levers:
             make(f"sweep_{lever}", lambda ax, lv=lever: plot_sweep(swept, lv, ax=ax))
         make("bookings", lambda ax: plot_bookings(runs, ax=ax))
+        if several:
+            make("bookings_difference", lambda ax: plot_difference(runs, ax=ax))
+        make("funnel", lambda ax: plot_funnel_comparison(runs, ax=ax))
         make("lead_outcomes", lambda ax: plot_lead_outcomes(runs, ax=ax))
         make("response_times", lambda ax: plot_response_times(runs, ax=ax))
         make("utilization", lambda ax: plot_utilization(runs, ax=ax))
         make("cac", lambda ax: plot_cac(runs, ax=ax))
-        for i, name in enumerate(scenarios(runs)):
-            make(f"funnel_{i + 1}", lambda ax, n=name: plot_funnel(runs, scenario=n, ax=ax))
     return figures

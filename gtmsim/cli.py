@@ -1155,19 +1155,80 @@ def validate(check_name: str | None, size: str, seed: int, out_dir: Path | None,
         raise SystemExit(EXIT_FAILURE)
 
 
+# An option given without its value (`--pptx`) means "the default file in the folder".
+_DEFAULT_FILE = ":default:"
+
+
+def _optional_path(value: str | None, option: str) -> Path | bool | None:
+    """None (not given), True (given without a value) or the path given."""
+    if value is None:
+        return None
+    if value == _DEFAULT_FILE:
+        return True
+    if not value.strip():
+        raise click.BadParameter("an empty path; give a file or folder name", param_hint=option)
+    return Path(value)
+
+
 @app.command("report")
 @click.argument("folder", type=_PathOption(file_okay=False, path_type=Path))
 @click.option("-o", "--output", "output", type=_PathOption(dir_okay=False, path_type=Path),
               help="The HTML file (default: FOLDER/report.html); charts go beside it. A link "
                    "given here is written through to its target; anything else but a "
                    "regular file is refused.")
-def report_command(folder: Path, output: Path | None) -> None:
+@click.option("--pptx", "pptx", is_flag=False, flag_value=_DEFAULT_FILE, default=None,
+              metavar="[FILE]",
+              help="Also write a 16:9 slide deck (default: FOLDER/deck.pptx).")
+def report_command(folder: Path, output: Path | None, pptx: str | None) -> None:
     """Write the leadership report of a results FOLDER (of run, compare or sweep): one
-    self-contained HTML page, and each chart as a 16:9 PNG beside it."""
+    self-contained HTML page, and each chart as a 16:9 PNG beside it; with --pptx, also
+    a slide deck."""
     from gtmsim.report import CHARTS_DIR
 
+    deck_file = _optional_path(pptx, "--pptx")
     path = build_report(folder, output)
     out.print(f"Report: {path} (charts in {path.parent / CHARTS_DIR})", markup=False)
+    if deck_file is not None:
+        from gtmsim.deck import build_deck
+
+        deck = build_deck(folder, None if deck_file is True else deck_file)
+        out.print(f"Deck: {deck}", markup=False)
+
+
+@app.command("export")
+@click.argument("folder", type=_PathOption(file_okay=False, path_type=Path))
+@click.option("--xlsx", "xlsx", is_flag=False, flag_value=_DEFAULT_FILE, default=None,
+              metavar="[FILE]",
+              help="Write an Excel workbook (default: FOLDER/workbook.xlsx).")
+@click.option("--csv", "csv", is_flag=False, flag_value=_DEFAULT_FILE, default=None,
+              metavar="[DIR]",
+              help="Write the same tables as CSV files into a folder (default: FOLDER/tables).")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the paths written.")
+@click.option("--json", "as_json", is_flag=True, help="Print the paths written as JSON.")
+def export_command(folder: Path, xlsx: str | None, csv: str | None, quiet: bool,
+                   as_json: bool) -> None:
+    """Write the tables of a results FOLDER for a spreadsheet: options, summary, monthly
+    means with intervals, runs, parameters and manifest."""
+    from gtmsim.workbook import export
+
+    book, tables_dir = _optional_path(xlsx, "--xlsx"), _optional_path(csv, "--csv")
+    if book is None and tables_dir is None:
+        raise click.UsageError("give --xlsx [FILE], --csv [DIR] or both")
+    paths = export(folder, xlsx=book, csv=tables_dir)
+    if as_json:
+        workbook = str(paths[0]) if book is not None else None
+        csvs = [str(p) for p in (paths[1:] if book is not None else paths)]
+        click.echo(json.dumps({"folder": str(folder), "workbook": workbook, "csv": csvs}))
+        return
+    if quiet:
+        for p in paths:
+            click.echo(str(p))
+        return
+    if xlsx is not None:
+        out.print(f"Workbook: {paths[0]}", markup=False)
+    if csv is not None:
+        tables = paths[1:] if xlsx is not None else paths
+        out.print(f"Tables: {', '.join(map(str, tables))}", markup=False)
 
 
 @app.command()

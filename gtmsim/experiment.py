@@ -90,7 +90,7 @@ NOTICE_WORK_S = 60  # estimated wall time above which the estimate is said befor
 # "points" holds the overrides of each arm of an analysis verb (gtmsim.analysis.points).
 _IDENTITY_KEYS = ("kind", "scenarios", "vary", "points", "reps", "seed", "seeds", "months")
 # Derived files `--force` removes with the results: a report of the old results would mislead.
-_DERIVED = ("report.html", "charts")
+_DERIVED = ("report.html", "charts", "deck.pptx", "workbook.xlsx", "tables")
 
 
 class ExperimentError(Exception):

@@ -20,7 +20,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from gtmsim import charts
+from gtmsim import charts, decision
 from gtmsim.experiment import (
     OUTCOMES,
     RUNS,
@@ -169,76 +169,32 @@ def reps_warning(res: Results, table: pd.DataFrame) -> str | None:
 
 
 def headline(res: Results, table: pd.DataFrame) -> str:
-    """One sentence for the board, generated from the bookings figures."""
+    """One sentence for the board, generated from the summary: every option against the
+    reference in $ with its paired 95% interval and whether it covers its extra cost (a
+    single run: its bookings, customers, win rate, CAC and net)."""
     books = table[table["outcome"] == "cumulative_bookings"].reset_index(drop=True)
     months = res.months
     if len(books) == 1 or res.kind == "run":
         r = books.iloc[0]
         kpi = table.set_index("outcome")["mean"]
-        return (f"{str(r['scenario']).capitalize()} books {money(r['mean'])} over {months} months: "
+        name = decision.arms(res)[0].label
+        return (f"{name} books {money(r['mean'])} over {months} months: "
                 f"{kpi['customers']:,.0f} customers, a {kpi['win_rate']:.0%} win rate and a CAC of "
                 f"{money(kpi['cac'])}; net of its {money(kpi['total_cost'])} cost, "
                 f"{money(kpi['net_bookings'])} net bookings "
                 f"(one run, seed {res.manifest.get('seed')}).")
-    ref = books.iloc[0]
-    best = books.iloc[books["mean"].idxmax()]
-    if best.name == 0:  # the reference leads: state it against the runner-up, signs flipped
-        other = books.drop(index=0)
-        runner = other.loc[other["mean"].idxmax()]
-        winner, loser = ref["scenario"], runner["scenario"]
-        base = runner["mean"]
-        diff, lo, hi = -runner["diff"], -runner["diff_ci_high"], -runner["diff_ci_low"]
-        ahead = 1 - runner["ahead"]
-        other_arm, sign = runner["scenario"], -1
-    else:
-        winner, loser = best["scenario"], ref["scenario"]
-        base = ref["mean"]
-        diff, lo, hi, ahead = best["diff"], best["diff_ci_low"], best["diff_ci_high"], best["ahead"]
-        other_arm, sign = best["scenario"], 1
-    n = int(books["n"].min())
-    if base > 0:
-        pct, pct_lo, pct_hi = (100 * x / base for x in (diff, lo, hi))
-        amount = f"{pct:.0f}% more than {loser} over {months} months " \
-                 f"(95% CI {pct_lo:.0f}% to {pct_hi:.0f}%)"
-    else:  # no bookings to take a share of: say it in dollars
-        amount = f"{money(diff)} more than {loser} over {months} months " \
-                 f"(95% CI {money(lo)} to {money(hi)})"
-    sentence = (f"{winner} books {amount} and comes out ahead in "
-                f"{ahead:.0%} of {n} replications.")
-    if lo <= 0 <= hi:
-        sentence += (" The interval includes zero: at this number of replications the "
-                     "difference cannot be told from chance.")
-    sentence += " " + _net_sentence(table, winner, loser, other_arm, sign)
-    return sentence[:1].upper() + sentence[1:]
+    return decision.headline(res, table)
 
 
-def _net_sentence(table: pd.DataFrame, winner: str, loser: str, other_arm: str, sign: int) -> str:
-    """Net bookings (bookings − total cost) of the headline's pair, with the paired interval.
-
-    `other_arm` is the arm whose row holds the paired difference from the first arm;
-    `sign` is -1 when the first arm is the headline's winner (differences flipped).
-    """
-    net = table[table["outcome"] == "net_bookings"].set_index("scenario")
-    if other_arm not in net.index:
-        return ""
-    r = net.loc[other_arm]
-    diff, lo, hi = (sign * r[c] for c in ("diff", "diff_ci_low", "diff_ci_high"))
-    lo, hi = min(lo, hi), max(lo, hi)
-    if not math.isfinite(diff):
-        return ""
-    more = "more" if diff >= 0 else "less"
-    text = (f"Net of go-to-market cost (marketing, sales and alignment), {winner} makes "
-            f"{money(abs(diff))} {more} than {loser} "
-            f"(net bookings {money(net.loc[winner, 'mean'])} against "
-            f"{money(net.loc[loser, 'mean'])}")
-    if math.isfinite(lo) and math.isfinite(hi):
-        text += f"; 95% CI of the difference {money(lo)} to {money(hi)}"
-    return text + ")."
+def _minus(text: str) -> str:
+    """A typographic minus (U+2212) before a figure, as money already has."""
+    return re.sub(r"(?<!\w)-(?=\d)", "\u2212", text)
 
 
 def kpi_rows(res: Results, table: pd.DataFrame) -> list[list[str]]:
     rows = []
     first = table["scenario"].iloc[0]
+    names = decision.labels(res)
     for o in OUTCOMES:
         part = table[table["outcome"] == o.name]
         for _, r in part.iterrows():
@@ -246,15 +202,21 @@ def kpi_rows(res: Results, table: pd.DataFrame) -> list[list[str]]:
                         if math.isfinite(r["ci_low"]) else "–")
             mean = (not_within_run(int(r["n"]), int(r["reps"]))
                     if o.censored and r["n"] < r["reps"] else fmt(o.name, r["mean"]))
+            if o.censored and res.kind == "run" and not r["n"]:
+                mean = "not within the run"
             if r["scenario"] == first or not math.isfinite(r["diff"]):
-                diff = ahead = "–"
-            else:
+                diff = pct = ahead = "–"
+            else:  # the difference and its interval in the figure's unit; % beside them
                 low, high = (fmt(o.name, r[c], difference=True) for c in ("diff_ci_low", "diff_ci_high"))
-                change = (f"{r['diff_pct']:+.0f}%" if math.isfinite(r["diff_pct"])
-                          else fmt(o.name, r["diff"], difference=True))
-                diff = f"{change} ({low} to {high})"
+                change = fmt(o.name, r["diff"], difference=True)
+                if OUTCOME[o.name].unit.startswith("$") and r["diff"] > 0:
+                    change = "+" + change
+                diff = f"{change} ({low} to {high})".replace("-", "\u2212")
+                pct = (f"{r['diff_pct']:+.0f}%".replace("-", "\u2212")
+                       if math.isfinite(r["diff_pct"]) else "–")
                 ahead = f"{r['ahead']:.0%}"
-            rows.append([o.label, str(r["scenario"]), mean, interval, diff, ahead])
+            rows.append([o.label, names.get(str(r["scenario"]), str(r["scenario"])),
+                         _minus(mean), _minus(interval), diff, pct, ahead])
     return rows
 
 
@@ -298,11 +260,29 @@ def _png(fig: plt.Figure, dpi: int = 100) -> bytes:
     return buf.getvalue()
 
 
-def _table_html(header: list[str], rows: list[list[str]]) -> str:
+_SIGNED_AMOUNT = re.compile(r"[+\u2212-]\$[0-9.,]+[kMB]?")
+
+
+def _glued(text: str) -> str:
+    """Escaped text in which a sign never ends a line apart from its amount ("−$299k")."""
+    return _SIGNED_AMOUNT.sub(lambda m: f'<span class="nb">{m[0]}</span>', html.escape(text))
+
+
+def _cell(text: Any) -> str:
+    """A cell; "figure (low to high)" puts the interval on a second, smaller line."""
+    text = str(text)
+    m = re.fullmatch(r"(\S+) \((.+ to .+)\)", text)
+    if m:
+        return f'{html.escape(m[1])}<br><span class="ci">{html.escape(m[2])}</span>'
+    return html.escape(text)
+
+
+def _table_html(header: list[str], rows: list[list[str]], css: str = "") -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+    body = "".join("<tr>" + "".join(f"<td>{_cell(c)}</td>" for c in row) + "</tr>"
                    for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    cls = f' class="{css}"' if css else ""
+    return f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 CSS = """
@@ -316,6 +296,15 @@ td:nth-child(2){text-align:left} img{width:100%;height:auto;margin:.5em 0 1.5em}
 .warning{padding:.7em 1em;margin:0 0 1em;background:#fff4e5;border:1px solid #f0a030;
 border-left:5px solid #e07b00;color:#5a3200}
 .method{font-size:.9em;color:#444} code{background:#f4f4f4;padding:0 .2em}
+.subtitle{color:#555;margin-top:0} .note{font-size:.9em;color:#333}
+table.options{font-size:.85em} table.options td:nth-child(2){text-align:right}
+figure{margin:0 0 1.5em} figure img{margin:.5em 0 .2em} figcaption{font-size:.95em;color:#333}
+.ci{font-size:.85em;color:#555;white-space:nowrap} figure.key img{width:78%}
+.nb{white-space:nowrap} code.seeds{font-size:.85em} table.kpi td:nth-child(-n+2){white-space:nowrap}
+@media print{body{font-size:9.5pt;max-width:none;margin:0} h1{font-size:15pt}
+h2{font-size:12pt;margin:.6em 0 .3em} .headline{font-size:11.5pt;padding:.5em .8em;margin:.4em 0 .6em}
+.summary{page-break-after:always} .summary figure.key img{width:58%} table.options{font-size:7.5pt}
+.summary ul{margin:.2em 0} figure{page-break-inside:avoid} @page{margin:12mm}}
 """
 
 
@@ -366,7 +355,8 @@ def build_report(folder: str | Path, out: str | Path | None = None, *, dpi: int 
     res = load_results(folder)
     table = summary_table(res)
     levers = list(res.experiment.keys) if res.kind == "sweep" else []
-    figures = charts.all_charts(res.display_runs, sweep_levers=levers, sweep_runs=res.runs)
+    figures = charts.all_charts(decision.labelled_runs(res), sweep_levers=levers,
+                                sweep_runs=res.runs)
     images = []
     names = [f"{i:02d}_{name}.png" for i, name in enumerate(figures, start=1)]
     try:
@@ -383,37 +373,99 @@ def build_report(folder: str | Path, out: str | Path | None = None, *, dpi: int 
         if old.name not in names:
             old.unlink()
 
-    m = res.manifest
-    title = {"run": "Run", "compare": "Comparison", "sweep": "Sweep"}[res.kind]
-    arms = ", ".join(res.arms) if res.kind != "sweep" else m.get("scenarios", [{}])[0].get("name", "")
-    parts = [f"<h1>{title}: {html.escape(arms)}</h1>",
-             f'<p class="headline">{html.escape(headline(res, table))}</p>']
-    warning = reps_warning(res, table)
-    if warning:
-        parts.append(f'<p class="warning" role="alert"><strong>Warning:</strong> '
-                     f'{html.escape(warning)}</p>')
-    parts += ["<h2>Key figures</h2>",
-             _table_html(["Outcome", "Scenario", "Mean", "95% interval",
-                          f"Difference from {table['scenario'].iloc[0]} (paired 95% CI)",
-                          "Ahead in"], kpi_rows(res, table))]
-    parts.append("<h2>Charts</h2>")
-    parts += [f'<img alt="{html.escape(name)}" src="data:image/png;base64,{b64}">'
-              for name, b64 in images]
-    diffs = differing_parameters(res)
-    if not diffs.empty:
-        parts.append("<h2>What differs between the scenarios</h2>")
-        rows = [[k, *(str(v) for v in row)] for k, row in diffs.iterrows()]
-        parts.append(_table_html(["Parameter", *map(str, diffs.columns)], rows))
-    parts.append("<h2>Method</h2>" + _method(res))
-    page = ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>gtmsim {title.lower()}: {html.escape(arms)}</title><style>{CSS}</style>"
-            f"</head><body>{''.join(parts)}</body></html>\n")
+    page = _page(res, table, images)
     try:
         atomic_write(out, lambda tmp: tmp.write_text(page, encoding="utf-8"),
                      follow_links=follow)
     except ResultsError as exc:
         raise ReportError(str(exc)) from None
     return out
+
+
+def title_of(res: Results) -> str:
+    """The report's title: the arms' labels, the reference first ("Siloed vs Aligned")."""
+    found = decision.arms(res)
+    if res.kind == "sweep":
+        m = res.manifest.get("scenarios", [{}])[0]
+        keys = ", ".join(decision.setting_words(k) for k in res.experiment.keys)
+        return f"{decision.label_of(m)}: sweep of {keys}"
+    return " vs ".join(a.label for a in found)
+
+
+def subtitle_of(res: Results) -> str:
+    kind = {"run": "One run", "compare": "Comparison", "sweep": "Sweep"}[res.kind]
+    reps = res.manifest.get("reps")
+    over = f" over {res.months} months"
+    if res.kind == "run":
+        return f"{kind}{over}, seed {res.manifest.get('seed')}"
+    return f"{kind}{over}, {reps} replications per scenario on common random numbers"
+
+
+def _page(res: Results, table: pd.DataFrame, images: list[tuple[str, str]]) -> str:
+    """The HTML page: a one-page summary, then the details, then method and seeds."""
+    title = title_of(res)
+    takeaways = decision.chart_takeaways(res, table)
+    img = dict(images)
+    parts = ['<section class="summary">',
+             f"<h1>{html.escape(title)}</h1>",
+             f'<p class="subtitle">{html.escape(subtitle_of(res))}</p>',
+             f'<p class="headline">{_glued(headline(res, table))}</p>']
+    warning = reps_warning(res, table)
+    if warning:
+        parts.append(f'<p class="warning" role="alert"><strong>Warning:</strong> '
+                     f'{html.escape(warning)}</p>')
+    asked = decision.questions(res)
+    if asked:
+        parts.append('<h2>The questions</h2><ul class="questions">' + "".join(
+            f"<li><strong>{html.escape(label)}</strong>: {html.escape(q)}</li>"
+            for label, q in asked) + "</ul>")
+    if res.kind != "run":
+        ref = decision.arms(res)[0].label
+        parts.append(f"<h2>The options against {html.escape(ref)}</h2>")
+        parts.append(_table_html(list(decision.OPTION_HEADER),
+                                 decision.option_rows(decision.options(res, table)),
+                                 css="options"))
+        parts.append('<p class="note">Differences are each option minus '
+                     f'{html.escape(ref)}, replication by replication; net bookings are '
+                     'bookings − total cost (marketing, sales and alignment work); an option '
+                     '"covers its extra cost" when the interval of its net difference lies '
+                     'above zero.</p>')
+        if "bookings_difference" in img:
+            parts.append(_figure("bookings_difference", img["bookings_difference"],
+                                 takeaways.get("bookings_difference"), css="key"))
+        parts.append(f'<p class="note"><strong>What the intervals cover.</strong> '
+                     f"{html.escape(decision.interval_note(res))}</p>")
+    parts.append("</section>")
+    if res.kind == "run":  # one replication: no interval and nothing to differ from
+        parts += ["<h2>Key figures</h2>",
+                  _table_html(["Outcome", "Value"], [[r[0], r[2]] for r in kpi_rows(res, table)],
+                              css="kpi")]
+    else:
+        parts += ["<h2>Key figures</h2>",
+                  _table_html(["Outcome", "Scenario", "Mean", "95% CI of the mean",
+                               f"Difference from {decision.arms(res)[0].label} (paired 95% CI)",
+                               "Difference %", "Ahead in"],
+                              kpi_rows(res, table), css="kpi")]
+    parts.append("<h2>Charts</h2>")
+    parts += [_figure(name, b64, takeaways.get(name)) for name, b64 in images
+              if name != "bookings_difference"]
+    said = decision.setting_differences(res)
+    if said:
+        parts.append("<h2>What differs between the scenarios</h2>")
+        for label, lines in said:
+            parts.append(f"<p><strong>{html.escape(label)}</strong></p><ul>"
+                         + "".join(f"<li>{html.escape(line)}</li>" for line in lines) + "</ul>")
+    parts.append("<h2>Method and seeds</h2>" + _method(res))
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>gtmsim: {html.escape(title)}</title><style>{CSS}</style>"
+            f"</head><body>{''.join(parts)}</body></html>\n")
+
+
+def _figure(name: str, b64: str, caption: str | None, css: str = "") -> str:
+    cap = f"<figcaption>{_glued(caption)}</figcaption>" if caption else ""
+    cls = f' class="{css}"' if css else ""
+    return (f'<figure{cls}><img alt="{html.escape(name)}" src="data:image/png;base64,{b64}">'
+            f"{cap}</figure>")
 
 
 def _method(res: Results) -> str:
@@ -433,7 +485,8 @@ def _method(res: Results) -> str:
                  "so it sees the same market and the same random streams; differences are "
                  "paired by replication and their intervals are paired-t 95% intervals "
                  "(Law, Simulation Modeling and Analysis). Scenario intervals are t intervals "
-                 "over replications. Bands in the charts span 90% of replications.",
+                 "over replications. Every interval and every band in the charts is a 95% "
+                 "confidence interval of the mean, so a band and a table say the same.",
                  "Scenario intervals are clipped to each figure's range (rates to 0–100%, "
                  "money and counts to ≥ 0).",
                  "Total cost is marketing spend + sales cost + the alignment work's cost "
@@ -442,8 +495,11 @@ def _method(res: Results) -> str:
                  "month is the first month whose cumulative bookings cover the cumulative "
                  "cost, and when some replications do not get there within the run it "
                  "shows how many did (no mean is given, since it would leave them out). "
-                 "CAC is total cost / wins over the run; the chart's payback is CAC divided "
-                 "by the monthly value of the average won deal."]
+                 "CAC is total cost / wins over the run; the CAC chart's \"CAC recovered in "
+                 "N months of a deal\" is CAC divided by the monthly value of the average "
+                 "won deal (not the payback month of the tables)."]
+        lines.append("Replication seeds (replication r of every scenario ran on the r-th): "
+                     f"<code class=\"seeds\">{html.escape(', '.join(map(str, seeds)))}</code>")
     lines += [f"Versions: {html.escape(versions)}.", f"Command: <code>{html.escape(command)}</code>",
               f"Created {html.escape(str(m.get('created', '')))}."]
     return '<div class="method">' + "".join(f"<p>{line}</p>" for line in lines) + "</div>"

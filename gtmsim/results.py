@@ -370,10 +370,18 @@ def write_run(result: RunResult, folder: str | Path, command: Sequence[str] | No
 
 
 def _remove_stale_report(folder: Path) -> None:
-    """A previous run's report.html and charts describe numbers that are gone: remove them."""
+    """A previous run's report.html, charts, deck, workbook and CSV tables describe numbers
+    that are gone: remove them."""
     report, charts = folder / "report.html", folder / "charts"
-    if report.is_file() and not report.is_symlink():
-        report.unlink()
+    for derived in (report, folder / "deck.pptx", folder / "workbook.xlsx"):
+        if derived.is_file() and not derived.is_symlink():
+            derived.unlink()
+    tables = folder / "tables"
+    if tables.is_dir() and not tables.is_symlink():
+        for table in tables.glob("*.csv"):
+            table.unlink()
+        if not any(tables.iterdir()):
+            tables.rmdir()
     if charts.is_dir() and not charts.is_symlink():
         for png in charts.glob("[0-9][0-9]_*.png"):
             png.unlink()

@@ -37,6 +37,7 @@ MAX_MONEY = 1e10
 MAX_DAYS = 3650
 MAX_EXTENDS_DEPTH = 32
 MAX_NAME_LENGTH = 100
+MAX_LABEL_LENGTH = 120
 SEED_LIMIT = 2**63  # seeds are stored as int64 in results tables
 # A name becomes a results folder: letters, digits, spaces and _ - . + , = & ( ), starting
 # with a letter, digit, '_', '+' or '(' and not ending in a space or '.' (no hidden folders,
@@ -182,6 +183,9 @@ class Scenario(_Strict):
     """A validated, frozen scenario."""
 
     name: str = Field("", max_length=MAX_NAME_LENGTH)
+    # What reports, decks and workbooks call the scenario ("Fix the hand-off"); the name
+    # stays the id in results tables and folders. Empty: a readable form of the name.
+    label: str = Field("", max_length=MAX_LABEL_LENGTH)
     question: str = ""
     months: int = Field(24, ge=1, le=600)
     seed: int = Field(0, ge=0, lt=SEED_LIMIT)
@@ -198,6 +202,20 @@ class Scenario(_Strict):
             raise ValueError(f"{NAME_RULE}; got {_fmt_value(name)}")
         return name
 
+    @field_validator("label")
+    @classmethod
+    def _one_line_label(cls, label: str) -> str:
+        if any(not ch.isprintable() for ch in label):
+            raise ValueError(f"must be one line of printable text, got {_fmt_value(label)}")
+        if label and not label.strip():
+            raise ValueError("must not be only spaces; leave it out to use the name")
+        return label
+
+    @property
+    def display_label(self) -> str:
+        """The label shown to people: `label`, else a readable form of the name."""
+        return self.label or readable_name(self.name)
+
     @property
     def levers(self) -> Levers:
         return self.alignment.levers()
@@ -209,7 +227,8 @@ class Scenario(_Strict):
                 "it will not apply" for i, c in enumerate(self.timeline) if c.month > last]
 
     def to_dict(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        # No label, no key: results folders written before labels existed keep their identity.
+        return self.model_dump(mode="json", exclude=set() if self.label else {"label"})
 
 
 # Keys a timeline may change during a run: the team and the setup, not the market.
@@ -354,6 +373,20 @@ def schema_keys(model: type[BaseModel] | None = None, prefix: str = "") -> list[
         else:
             keys.append(key)
     return keys
+
+
+def readable_name(name: str) -> str:
+    """A scenario name as people read it: "hire_and_cut" -> "Hire and cut"."""
+    text = re.sub(r"\s+", " ", str(name).replace("_", " ")).strip()
+    return text[:1].upper() + text[1:] if text else "Scenario"
+
+
+def label_of(data: Mapping[str, Any]) -> str:
+    """The display label of a scenario recorded as a dict (a manifest entry)."""
+    label = data.get("label") if isinstance(data, Mapping) else None
+    if isinstance(label, str) and label.strip():
+        return label
+    return readable_name(data.get("name", "") if isinstance(data, Mapping) else "")
 
 
 def shipped_dir() -> Path:
@@ -819,9 +852,11 @@ __all__ = [
     "Segment",
     "check_files",
     "find_scenario",
+    "label_of",
     "load_scenario",
     "parse_override",
     "question_of",
+    "readable_name",
     "scenario_from_dict",
     "shipped_scenarios",
     "with_changes",

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import base64
 import io
+import html
 import re
 
 import matplotlib.image
 import numpy as np
 import pytest
+from scipy import stats
 
 from gtmsim.experiment import compare, sweep
+from gtmsim.decision import money
 from gtmsim.report import build_report, headline, load_results, summary_table
 from gtmsim.results import write_run
 from gtmsim import simulate, load_scenario
@@ -52,12 +55,14 @@ def test_headline_and_table_recomputed_from_the_runs_table(compared):
     assert row["diff_pct"] == pytest.approx(100 * diff.mean() / final["siloed"].mean())
     assert row["ahead"] == pytest.approx((diff > 0).mean())
     text = headline(res, table)
-    leader, other = ("aligned", "siloed") if diff.mean() > 0 else ("siloed", "aligned")
-    pct = abs(100 * diff.mean() / final[other].mean())
-    assert text.startswith(f"{leader.capitalize()} books {pct:.0f}% more than {other} over 8 months")
-    assert f"of {len(final)} replications" in text
+    # The headline says every option against the reference in $ with the paired interval.
+    low, high = stats.ttest_1samp(diff, 0.0).confidence_interval(0.95)
+    more = "more" if diff.mean() >= 0 else "less"
+    assert text.startswith(f"Aligned books {money(abs(diff.mean()))} {more} than Siloed over "
+                           f"8 months (95% CI {money(low, signed=True)} to "
+                           f"{money(high, signed=True)})")
     page = build_report(compared).read_text(encoding="utf-8")
-    assert text.replace("'", "&#x27;") in page
+    assert text in html.unescape(re.sub(r"</?span[^>]*>", "", page))
 
 
 def test_report_of_a_single_run(tmp_path):
