@@ -57,7 +57,7 @@ from gtmsim.scenario import (
 # so that a change answers in seconds on a laptop; both are controls on the page.
 APP_PROSPECTS = 10_000
 APP_MONTHS = 12
-APP_REPS = 20  # replications a change is refined to
+APP_REPS = 10  # replications a change is refined to (at least MIN_REPS: no few-reps warning)
 FIRST_REPS = 3  # the first answer is shown after this many replications
 MAX_APP_REPS = 200
 CONFIDENCE = 0.95
@@ -158,13 +158,13 @@ def _readable(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
-def initial_values(reference: Scenario) -> dict[str, Any]:
+def initial_values(reference: Scenario, reps: int = APP_REPS) -> dict[str, Any]:
     """The control values of a plan equal to `reference` (at the app's size)."""
     months = min(APP_MONTHS, reference.months)
     values: dict[str, Any] = {
         "market.prospects": min(APP_PROSPECTS, reference.market.prospects),
         "months": months,
-        "run.reps": APP_REPS,
+        "run.reps": reps,
         "run.seed": reference.seed,
         "sales.reps": reference.sales.reps,
         "hire.extra": 0,
@@ -513,40 +513,71 @@ class Runner:
                 proc.join(5)
 
     def refine(self, reference: Scenario, plan: Scenario, *, reps: int, seed: int,
-               first: int = FIRST_REPS) -> Iterator[Snapshot]:
-        """Yield a snapshot once `first` replications of both have finished, then after
-        each further one; the last has `finished` true. Closing the iterator early
-        cancels the runs not started (a newer plan supersedes this one)."""
+               first: int = FIRST_REPS) -> Refinement:
+        """Start running `plan` and `reference` on `reps` common seeds spawned from `seed`.
+
+        Iterating the result yields a snapshot once `first` replications of both have
+        finished, then after each further one; the last has `finished` true. Its
+        `cancel()` (from any thread) drops the runs not started: a newer plan supersedes it.
+        """
         seeds = replication_seeds(seed, reps)
         months = reference.months
         ref_key = json.dumps(reference.to_dict(), sort_keys=True)
         executor = self.executor()
-        pending: dict[cf.Future, tuple[int, int]] = {}
-        got: dict[int, dict[int, pd.DataFrame]] = {r: {} for r in range(reps)}
+        job = Refinement(reference, plan, reps, seed, first)
         for r, s in enumerate(seeds):
             cached = self._cache.get((ref_key, s))
             if cached is not None:
-                got[r][0] = cached
+                job.got[r][0] = cached
             else:
                 task = Task(0, reference, (), r, s, months, "")
-                pending[executor.submit(run_task, task)] = (r, 0)
-            pending[executor.submit(run_task, Task(1, plan, (), r, s, months, ""))] = (r, 1)
-        complete: list[int] = []
+                job.pending[executor.submit(run_task, task)] = (r, 0)
+            job.pending[executor.submit(run_task, Task(1, plan, (), r, s, months, ""))] = (r, 1)
+        job.keep = lambda r, df: self._cache.__setitem__((ref_key, seeds[r]), df)
+        return job
+
+
+class Refinement:
+    """The runs of one plan against the reference; iterate for snapshots, `cancel()` to stop."""
+
+    POLL_S = 0.1
+
+    def __init__(self, reference: Scenario, plan: Scenario, reps: int, seed: int, first: int):
+        self.reference, self.plan, self.reps, self.seed = reference, plan, reps, seed
+        self.first = min(first, reps)
+        self.pending: dict[cf.Future, tuple[int, int]] = {}
+        self.got: dict[int, dict[int, pd.DataFrame]] = {r: {} for r in range(reps)}
+        self.keep: Any = lambda r, df: None
+        self.cancelled = threading.Event()
+
+    def cancel(self) -> None:
+        """Drop the runs not started; iteration ends at its next check."""
+        self.cancelled.set()
+        for fut in self.pending:
+            fut.cancel()
+
+    def __iter__(self) -> Iterator[Snapshot]:
+        complete = [r for r, arms in self.got.items() if len(arms) == 2]
+        waiting = set(self.pending)
         try:
-            for fut in cf.as_completed(list(pending)):
-                r, arm = pending[fut]
-                df = fut.result()
-                got[r][arm] = df
-                if arm == 0:
-                    self._cache[(ref_key, seeds[r])] = df
-                if len(got[r]) == 2:
-                    complete.append(r)
-                    n = len(complete)
-                    if n >= min(first, reps):
-                        yield Snapshot(reference, plan, _runs(got, complete), n, reps, seed)
+            while waiting and not self.cancelled.is_set():
+                done, waiting = cf.wait(waiting, timeout=self.POLL_S,
+                                        return_when=cf.FIRST_COMPLETED)
+                for fut in sorted(done, key=lambda f: self.pending[f]):
+                    if fut.cancelled():
+                        continue
+                    r, arm = self.pending[fut]
+                    df = fut.result()
+                    self.got[r][arm] = df
+                    if arm == 0:
+                        self.keep(r, df)
+                    if len(self.got[r]) == 2:
+                        complete.append(r)
+                        if len(complete) >= self.first and not self.cancelled.is_set():
+                            yield Snapshot(self.reference, self.plan, _runs(self.got, complete),
+                                           len(complete), self.reps, self.seed)
         finally:
-            for fut in pending:
-                fut.cancel()
+            self.cancel()
 
 
 def _runs(got: Mapping[int, Mapping[int, pd.DataFrame]], complete: Sequence[int]) -> pd.DataFrame:
