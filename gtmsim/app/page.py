@@ -20,6 +20,7 @@ import solara
 import solara.lab
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
+from mesa.visualization.utils import update_counter
 
 from gtmsim.app import whatif as w
 from gtmsim.model import DAYS_PER_MONTH, STAGES, GTMModel
@@ -323,23 +324,29 @@ class FunnelRun(GTMModel):
         super().step()
 
 
-def funnel_now(model: FunnelRun) -> Any:
+@solara.component
+def FunnelNow(model: FunnelRun) -> None:
     """Prospects by stage today: the funnel as it fills."""
-    fig = Figure(figsize=(6.4, 2.8), layout="constrained")
+    update_counter.get()  # redrawn after each batch of steps SolaraViz runs
+    fig = Figure(figsize=(6.4, 3.0), layout="constrained")
     ax = fig.subplots()
     counts = model.prospects.counts
     stages = [s for s in STAGES if s != "unaware"]
-    ax.barh(stages, [counts[STAGES.index(s)] for s in stages], color="#1f77b4")
+    bars = ax.barh(stages, [counts[STAGES.index(s)] for s in stages], color="#1f77b4")
+    ax.bar_label(bars, labels=[f"{counts[STAGES.index(s)]:,}" for s in stages], padding=3,
+                 fontsize=8)
     ax.invert_yaxis()
     ax.set_xscale("symlog")
     ax.set_xlabel("Prospects (log scale)")
     ax.set_title(f"Day {model.day}, month {min(model.month, model.config.months)}: "
                  f"{counts[STAGES.index('unaware')]:,} still unaware", fontsize=10)
-    return solara.FigureMatplotlib(fig, format="png")
+    solara.FigureMatplotlib(fig, format="png")
 
 
-def funnel_history(model: FunnelRun) -> Any:
-    """The monthly table so far: stages and bookings by month end."""
+@solara.component
+def FunnelHistory(model: FunnelRun) -> None:
+    """The monthly table so far: stages by month end."""
+    update_counter.get()
     fig = Figure(figsize=(6.4, 3.4), layout="constrained")
     ax = fig.subplots()
     rows = pd.DataFrame(model.rows)
@@ -349,10 +356,14 @@ def funnel_history(model: FunnelRun) -> Any:
         ax.set_yscale("symlog")
         ax.legend(frameon=False, ncols=5, fontsize=8, loc="upper center",
                   bbox_to_anchor=(0.5, -0.2))
+        ax.set_xlim(0.5, model.config.months + 0.5)
+    else:
+        ax.text(0.5, 0.5, "Press ▶ (play) or STEP: each month end adds a point",
+                ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel("Month")
     ax.set_ylabel("Prospects at month end (log scale)")
     ax.set_title("Funnel by month end", fontsize=10)
-    return solara.FigureMatplotlib(fig, format="png")
+    solara.FigureMatplotlib(fig, format="png")
 
 
 @solara.component
@@ -361,15 +372,23 @@ def ModelPage() -> None:
 
     plan = _plan()
     config = plan.plan if plan.ok else (plan.reference or REFERENCE)
-    model = solara.use_memo(lambda: FunnelRun(config, seed=plan.seed), [])
-    solara.Markdown(f"One run of the {'plan' if plan.ok else 'reference'} "
-                    f"({config.market.prospects:,} prospects, {config.months} months), a day per "
-                    "step, redrawn every 30 days. [Back to the what-if page](/)")
-    SolaraViz(model, components=[funnel_now, funnel_history],
+    model = solara.use_reactive(solara.use_memo(lambda: FunnelRun(config, seed=plan.seed), []))
+    # Mesa's ComponentsView lays components out with Vuetify 2 widgets that stay blank under
+    # the Vuetify 3 front end Solara now uses, so SolaraViz gets no components here and
+    # drives the model (play, step, reset, seed) while the charts below read the same model.
+    SolaraViz(model, components=[],
               model_params={"config": config,
                             "seed": {"type": "SliderInt", "value": plan.seed % 1000,
                                      "label": "Seed", "min": 0, "max": 999, "step": 1}},
               render_interval=DAYS_PER_MONTH, play_interval=50, name="gtmsim: one run")
+    with solara.Column(style={"padding": "12px"}):
+        solara.Markdown(f"One run of the {'plan' if plan.ok else 'reference'} "
+                        f"({config.market.prospects:,} prospects, {config.months} months), a day "
+                        "per step, redrawn every 30 days (Render Interval). "
+                        "[Back to the what-if page](/)")
+        with solara.Columns([1, 1]):
+            FunnelNow(model.value)
+            FunnelHistory(model.value)
 
 
 routes = [

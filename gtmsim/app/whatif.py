@@ -673,7 +673,7 @@ def figures(snap: Snapshot) -> Figures:
         for arm in (ref, plan):
             mean, lo, hi = _interval(block[arm].to_numpy(dtype=float))
             monthly_rows.append({"scenario": arm, "month": month, "mean": mean,
-                                 "low": lo, "high": hi})
+                                 "low": max(lo, 0.0), "high": hi})  # bookings are never < 0
         mean, lo, hi = _interval((block[plan] - block[ref]).to_numpy(dtype=float))
         diff_rows.append({"month": month, "mean": mean, "low": lo, "high": hi})
     return Figures(table=table, monthly=pd.DataFrame(monthly_rows),
