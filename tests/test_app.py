@@ -102,6 +102,9 @@ def test_a_hire_is_a_timeline_entry_and_a_preset_sets_every_lever(siloed):
     assert plan.plan.marketing.programs["paid_ads"].monthly_budget == 30_000
     said = w.changes(plan.reference, plan.plan)
     assert "preset aligned (was siloed)" in said and "2 reps hired in month 3" in said
+    assert "Paid ads 30000 $/month (was 20000)" in said
+    one = w.build_plan(siloed, {**SMALL, "alignment.sla_days": "1"})
+    assert w.changes(one.reference, one.plan) == ["Follow-up SLA 1 day (was 0)"]
 
 
 def test_saved_plan_passes_check_and_keeps_the_scenario_size(siloed, tmp_path):

@@ -257,7 +257,7 @@ def Results(plan: w.Plan) -> None:
         status = f"Refining: {snap.done} of {snap.total} replications…"
     solara.Text(status, classes=["gtmsim-status"] + (["gtmsim-done"] if snap.finished and not stale
                                                       else []))
-    solara.ProgressLinear(value=100 * snap.done / snap.total if not stale else True)
+    solara.ProgressLinear(value=True if stale and plan.ok else 100 * snap.done / snap.total)
     said = w.changes(snap.reference, snap.plan)
     solara.HTML(tag="div", unsafe_innerHTML=(
         f"<b>Plan vs {esc(ref)}</b> ({snap.reference.market.prospects:,} prospects, "
@@ -285,7 +285,7 @@ def Results(plan: w.Plan) -> None:
     solara.Text("Intervals and bands: 95% confidence intervals of the mean over replications "
                 "(simulation noise only); differences are paired on common random numbers. "
                 "Cost = marketing spend + sales cost + alignment cost; net = bookings − cost; "
-                "ROI = net / cost.", style={"font-size": "0.85em", "color": "#555"})
+                "ROI = net / cost; – : not within the run (payback) or no interval yet.", style={"font-size": "0.85em", "color": "#555"})
     with solara.Columns([1, 1]):
         solara.FigureMatplotlib(bookings_chart(fig_data, ref, snap.plan.name), format="png")
         solara.FigureMatplotlib(difference_chart(fig_data, ref), format="png")

@@ -343,8 +343,11 @@ def changes(reference: Scenario, plan: Scenario) -> list[str]:
         if c.key == "alignment.preset" and before[c.key] != after[c.key]:
             out.append(f"preset {after[c.key]} (was {before[c.key]})")
         elif before[c.key] != after[c.key]:
-            unit = f" {c.unit}" if c.unit and not c.unit[0].isdigit() else ""
-            out.append(f"{c.label.lower()} {shown(after[c.key])}{unit} "
+            value = after[c.key]
+            unit = c.unit if c.unit and not c.unit[0].isdigit() else ""
+            if unit.endswith("s") and value == 1:  # "1 day", "1 rep"
+                unit = unit[:-1]
+            out.append(f"{c.label} {shown(value)}{' ' + unit if unit else ''} "
                        f"(was {shown(before[c.key])})")
     for entry in plan.timeline[len(reference.timeline):]:
         out.append(f"{entry.note or 'timeline change'} in month {entry.month}")
@@ -690,6 +693,8 @@ def headline(fig: Figures, reference: str) -> str:
                 f"(interval after 2 replications or more).")
     if row["diff_low"] == row["diff_high"] == 0:
         return f"The plan books the same as {reference}: change a control to compare."
-    return (f"The plan books {row['difference']} against {reference} "
-            f"({CONFIDENCE:.0%} CI {row['interval']}); net of cost {net['difference']} "
-            f"({net['interval']}).")
+    more = "more" if row["diff"] >= 0 else "less"
+    net_more = "more" if net["diff"] >= 0 else "less"
+    return (f"The plan books {format_value('$', abs(row['diff']))} {more} than {reference} "
+            f"({CONFIDENCE:.0%} CI {row['interval']}); net of its cost, "
+            f"{format_value('$', abs(net['diff']))} {net_more} ({net['interval']}).")
