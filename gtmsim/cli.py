@@ -768,11 +768,24 @@ def app_command(scenario: str, port: int, host: str, overrides: tuple[str, ...],
     the reference on common random numbers, refined as replications finish. Ctrl-C stops."""
     from gtmsim.app.server import AppError, check_address, serve
 
-    load_scenario(scenario, overrides)
+    problems: list[str] = []  # every mistake at once, before anything starts
+    try:
+        load_scenario(scenario, overrides)
+    except ScenarioError as exc:
+        problems += exc.problems
+    if not save_dir.is_dir():
+        problems.append(f"gtmsim: --save-dir {save_dir}: not a folder; create it first")
     try:
         check_address(host, port)
-        err.print(f"gtmsim: the what-if page for {scenario} is at http://{host}:{port}/ "
-                  "(Ctrl-C stops)", markup=False)
+    except AppError as exc:
+        problems.append(f"gtmsim: {exc}")
+    if problems:
+        for line in problems:
+            err.print(line, markup=False)
+        raise SystemExit(EXIT_BAD_INPUT)
+    err.print(f"gtmsim: the what-if page for {scenario} is at http://{host}:{port}/ "
+              "(Ctrl-C stops)", markup=False)
+    try:
         serve(scenario, host=host, port=port, overrides=overrides, save_dir=save_dir,
               reps=reps)
     except AppError as exc:

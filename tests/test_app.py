@@ -16,7 +16,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
 import psutil
 import pytest
@@ -179,7 +178,7 @@ def test_help_does_not_import_solara():
     code = ("import sys; from gtmsim.cli import main; main(['--help']); main(['app', '--help']);"
             "assert 'solara' not in sys.modules and 'gtmsim.app.page' not in sys.modules")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
+                          timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "--port" in done.stdout and "what-if page" in done.stdout
 
@@ -194,6 +193,12 @@ def test_app_refuses_a_bad_scenario_and_a_taken_port(capsys):
         assert main(["app", "siloed", "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"cannot serve on 127.0.0.1:{port}" in err and "Traceback" not in err
+    # Every mistake at once.
+    assert main(["app", "siloed", "--set", "sales.reps=-1", "--host", "no.such.host.invalid",
+                 "--save-dir", "/no/such/folder"]) == 2
+    err = capsys.readouterr().err
+    assert "sales.reps: must be ≥ 0, got -1" in err and "--host no.such.host.invalid" in err
+    assert "--save-dir /no/such/folder: not a folder" in err
 
 
 # --------------------------------------------------------------------------- the page in a browser
@@ -222,7 +227,7 @@ def app_server(tmp_path):
     cmd = [sys.executable, "-m", "gtmsim.cli", "app", "siloed", "--port", str(port),
            "--reps", "4", "--set", "market.prospects=2000", "--set", "months=6",
            "--save-dir", str(tmp_path)]
-    log = open(tmp_path / "server.log", "w+")
+    log = open(tmp_path / "server.log", "w+")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT,
                             start_new_session=True)  # its own group: stopped whole below
     try:

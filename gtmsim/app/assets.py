@@ -43,7 +43,7 @@ def bundle() -> str:
 
 def needed() -> list[str]:
     """The npm packages (name@version) the page loads that Solara's wheel does not ship."""
-    import solara.components.markdown as markdown
+    from solara.components import markdown
 
     return [bundle(), *sorted(set(_KATEX.findall(Path(markdown.__file__).read_text())))]
 
@@ -67,7 +67,7 @@ def install(*, quiet: bool = False) -> list[Path]:
                                "network that reaches the CDN Solara uses")
         with tempfile.TemporaryDirectory() as tmp:
             done = subprocess.run([npm, "pack", spec, "--silent", "--pack-destination", tmp],
-                                  capture_output=True, text=True, timeout=600)
+                                  capture_output=True, text=True, timeout=600, check=False)
             tgz = next(Path(tmp).glob("*.tgz"), None)
             if done.returncode or tgz is None:
                 raise RuntimeError(f"npm pack {spec} failed: {done.stderr.strip()[-500:]}")

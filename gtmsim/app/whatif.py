@@ -251,7 +251,7 @@ def parse_value(control: Control, raw: Any) -> tuple[Any, str | None]:
 
 
 # `source: key: message`, as `with_changes` words a problem.
-_PROBLEM = re.compile(r"^(?P<source>[^:]*): (?P<key>[^ :]+): (?P<msg>.*)$", re.S)
+_PROBLEM = re.compile(r"^(?P<source>[^:]*): (?P<key>[^ :]+): (?P<msg>.*)$", re.DOTALL)
 
 
 def build_plan(reference: Scenario, values: Mapping[str, Any]) -> Plan:
@@ -383,7 +383,7 @@ def save_plan(plan: Scenario, reference: Scenario, path: str | Path, name: str) 
     text = to_toml(full.to_dict(), header)
     try:
         target = check_writable_file(path)
-    except Exception as exc:  # ResultsError or OSError: said next to the button
+    except Exception as exc:  # noqa: BLE001 - ResultsError or OSError: said next to the button
         raise ScenarioError([f"file: {exc}"]) from None
 
     # Read back as `gtmsim check` reads a file, before anything at `path` is replaced.
