@@ -292,16 +292,23 @@ def test_the_page_answers_a_change_in_a_real_browser(app_server):
                 if os.environ.get("GTMSIM_APP_SCREENSHOT"):
                     page.screenshot(path=os.environ["GTMSIM_APP_SCREENSHOT"])
 
-                reps.fill("many")
-                reps.press("Enter")
-                expect(page.get_by_text("expected a whole number (reps), got 'many'")).to_be_visible()
+                page.get_by_role("button", name="Save as scenario").click()
+                expect(page.locator(".gtmsim-saved")).to_contain_text("Saved", timeout=10_000)
+
+                month = page.get_by_label("Hiring month")
+                month.fill("soon")
+                month.press("Enter")
+                expect(page.get_by_text("expected a whole number (month), got 'soon'")
+                       ).to_be_visible()
                 expect(page.get_by_text("Fix the values marked in red")).to_be_visible()
                 assert "Traceback" not in page.locator("body").inner_text()
 
-                reps.fill("8")
-                reps.press("Enter")
-                page.get_by_role("button", name="Save as scenario").click()
-                expect(page.locator(".gtmsim-saved")).to_contain_text("Saved", timeout=10_000)
+                # Mesa's SolaraViz on one run of the plan: a step is a day, STEP runs a month.
+                page.goto(url + "model")
+                page.get_by_role("button", name="Step").click(timeout=30_000)
+                expect(page.get_by_text("Time: 30.0")).to_be_visible(timeout=30_000)
+                expect(page.get_by_text("One run of the plan (2,000 prospects, 6 months)")
+                       ).to_be_visible()
             finally:
                 browser.close()
     finally:

@@ -12,6 +12,7 @@ import json
 import os
 import socket
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +40,17 @@ def check_address(host: str, port: int) -> None:
         except OSError as exc:
             raise AppError(f"cannot serve on {host}:{port}: {exc.strerror}; "
                            "choose another --port") from None
+
+
+def _warm_up() -> None:
+    """Import the page and start its worker processes while the server starts, so the
+    first visitor's first answer does not wait for them."""
+    try:
+        from gtmsim.app import page
+
+        page.RUNNER.executor().submit(int).result(timeout=120)
+    except Exception:  # noqa: BLE001 - the first visit starts them instead, and reports
+        pass
 
 
 def serve(scenario: str | Path = "baseline", *, host: str = DEFAULT_HOST,
@@ -70,6 +82,7 @@ def serve(scenario: str | Path = "baseline", *, host: str = DEFAULT_HOST,
                             log_level="warning", access_log=False,
                             timeout_graceful_shutdown=5)  # open pages do not hold a stop
     server = uvicorn.Server(config)
+    threading.Thread(target=_warm_up, name="gtmsim-warm-up", daemon=True).start()
     try:
         server.run()
     finally:
