@@ -24,7 +24,7 @@ from gtmsim import load_scenario
 from gtmsim.alignment import LEVER_NAMES
 from gtmsim.app import whatif as w
 from gtmsim.cli import main
-from gtmsim.scenario import check_files
+from gtmsim.scenario import check_files, shipped_scenarios
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
@@ -86,6 +86,8 @@ def test_bad_values_are_placed_next_to_their_controls_all_at_once(siloed):
     }
     assert w.build_plan(siloed, {"market.prospects": "0"}).errors == {
         "market.prospects": "must be ≥ 1, got 0"}
+    # The hiring month matters only when reps are hired.
+    assert w.build_plan(siloed, {"months": "3", "hire.month": "6"}).ok
     assert w.build_plan(siloed, {"sales.reps": "4.5"}).errors == {
         "sales.reps": "expected a whole number (reps), got '4.5'"}
 
@@ -121,6 +123,18 @@ def test_saved_plan_passes_check_and_keeps_the_scenario_size(siloed, tmp_path):
     strip = ("name", "question", "months", "market")
     assert ({k: v for k, v in saved.to_dict().items() if k not in strip}
             == {k: v for k, v in plan.plan.to_dict().items() if k not in strip})
+
+
+@pytest.mark.parametrize("name", sorted(shipped_scenarios()))
+def test_a_plan_from_every_shipped_scenario_saves_as_a_valid_file(name, tmp_path):
+    reference = load_scenario(name)
+    plan = w.build_plan(reference, {**SMALL, "hire.extra": "1", "hire.month": "2",
+                                    "alignment.routing": "oldest_first"})
+    assert plan.ok, (plan.errors, plan.general)
+    path = w.save_plan(plan.plan, reference, tmp_path / "plan.toml", f"{name} plan")
+    assert check_files([path]) == {str(path): []}
+    saved = load_scenario(path)
+    assert saved.timeline == plan.plan.timeline and saved.levers == plan.plan.levers
 
 
 def test_save_refuses_a_bad_name_or_path_and_writes_nothing(siloed, tmp_path):

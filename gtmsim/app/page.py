@@ -238,6 +238,9 @@ def Results(plan: w.Plan) -> None:
     if plan.general:
         for line in plan.general:
             solara.Error(line)
+    if plan.reference is not None:
+        for line in plan.reference.horizon_warnings():
+            solara.Info(f"{ref}: {line} (raise Months to include it)", dense=True)
     if run_error.value:
         solara.Error(run_error.value)
     if got is None:

@@ -49,7 +49,7 @@ def _warm_up() -> None:
         from gtmsim.app import page
 
         page.RUNNER.executor().submit(int).result(timeout=120)
-    except Exception:  # noqa: BLE001 - the first visit starts them instead, and reports
+    except Exception:  # noqa: BLE001, S110 - the first visit starts them instead, and reports
         pass
 
 

@@ -287,7 +287,7 @@ def build_plan(reference: Scenario, values: Mapping[str, Any]) -> Plan:
         _place(out, exc.problems, controls, None)
         return out
     months = size["months"]
-    if "hire.month" in parsed and not 1 <= parsed["hire.month"] <= months:
+    if parsed.get("hire.extra") and "hire.month" in parsed and not 1 <= parsed["hire.month"] <= months:
         out.errors["hire.month"] = (f"must be from 1 to {months} (the months simulated), "
                                     f"got {parsed['hire.month']}")
     leaves = {k: v for k, v in parsed.items()
