@@ -280,6 +280,7 @@ def test_the_page_answers_a_change_in_a_real_browser(app_server):
     from playwright.sync_api import expect, sync_playwright
 
     url, folder = app_server
+    # An empty profile: Playwright passes it as --user-data-dir (it refuses that flag in args).
     profile = tempfile.mkdtemp(prefix="gtmsim-chromium-")
     try:
         with sync_playwright() as pw:

@@ -493,6 +493,9 @@ class Runner:
         with self._lock:
             if self._executor is not None:
                 return self._executor
+            if self._own is not None and getattr(self._own, "_broken", False):
+                self._own.shutdown(wait=False, cancel_futures=True)  # a worker died: start anew
+                self._own = None
             if self._own is None:
                 methods = multiprocessing.get_all_start_methods()
                 ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods
