@@ -1241,6 +1241,55 @@ def assumptions() -> None:
         out.print(f"[bold]{escape(place)}[/bold]  {escape(text)}")
 
 
+# --------------------------------------------------------------------------- app
+# The what-if page; Solara and uvicorn load only when the command runs.
+
+
+@app.command("app")
+@click.argument("scenario", default="baseline")
+@click.option("--port", type=click.IntRange(1, 65535), default=8765, show_default=True,
+              help="Port to serve on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to serve on (127.0.0.1: this machine only).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a key of the reference scenario (repeatable).")
+@click.option("--save-dir", type=_PathOption(file_okay=False, path_type=Path), default=".",
+              help="Folder where 'Save as scenario' writes its files.  [default: .]")
+@click.option("--reps", type=click.IntRange(2, 200), default=10, show_default=True,
+              help="Replications a change is refined to at first (a control on the page).")
+def app_command(scenario: str, port: int, host: str, overrides: tuple[str, ...],
+                save_dir: Path, reps: int) -> None:
+    """Serve the interactive what-if page against SCENARIO (the reference; default: baseline).
+
+    Change a budget, the team, a hiring month or an alignment lever and the plan runs against
+    the reference on common random numbers, refined as replications finish. Ctrl-C stops."""
+    from gtmsim.app.server import AppError, check_address, serve
+
+    problems: list[str] = []  # every mistake at once, before anything starts
+    try:
+        load_scenario(scenario, overrides)
+    except ScenarioError as exc:
+        problems += exc.problems
+    if not save_dir.is_dir():
+        problems.append(f"gtmsim: --save-dir {save_dir}: not a folder; create it first")
+    try:
+        check_address(host, port)
+    except AppError as exc:
+        problems.append(f"gtmsim: {exc}")
+    if problems:
+        for line in problems:
+            err.print(line, markup=False)
+        raise SystemExit(EXIT_BAD_INPUT)
+    err.print(f"gtmsim: the what-if page for {scenario} is at http://{host}:{port}/ "
+              "(Ctrl-C stops)", markup=False)
+    try:
+        serve(scenario, host=host, port=port, overrides=overrides, save_dir=save_dir,
+              reps=reps)
+    except AppError as exc:
+        err.print(f"gtmsim: {exc}", markup=False)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGTERM or SIGHUP, raised like Ctrl-C so that work stops the same way."""
 
