@@ -12,6 +12,9 @@ from typing import TYPE_CHECKING, Any
 from gtmsim.scenario import Scenario, ScenarioError, load_scenario, scenario_from_dict
 
 if TYPE_CHECKING:
+    from gtmsim.calibration import calibrate
+    from gtmsim.forecasting import forecast
+    from gtmsim.history import read_history
     from gtmsim.model import GTMModel, RunResult, simulate
 
 try:
@@ -25,7 +28,10 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "__version__",
+    "calibrate",
+    "forecast",
     "load_scenario",
+    "read_history",
     "scenario_from_dict",
     "simulate",
 ]
@@ -37,4 +43,17 @@ def __getattr__(name: str) -> Any:
         from gtmsim import model
 
         return getattr(model, name)
+    # Calibration and forecasts (pyabc) load on first use too.
+    if name == "calibrate":
+        from gtmsim.calibration import calibrate
+
+        return calibrate
+    if name == "forecast":
+        from gtmsim.forecasting import forecast
+
+        return forecast
+    if name == "read_history":
+        from gtmsim.history import read_history
+
+        return read_history
     raise AttributeError(f"module 'gtmsim' has no attribute {name!r}")
