@@ -70,8 +70,8 @@ PPC = "ppc.parquet"
 COVERAGE = "ppc_coverage.csv"
 PPC_CHART = "ppc.png"
 FILES = (POSTERIOR, SUMMARY, DATABASE, NOISE, HISTORY, PPC, COVERAGE, PPC_CHART, MANIFEST)
-# ASSUMPTION: a cell's noise is never taken below one unit of a count (or 1% of its mean
-# for money and times): a pilot of a few runs can show no spread in a quiet month.
+# ASSUMPTION: a summary's noise is never taken below that of Poisson counts (for counts) or
+# 1% of its mean (money, times): a pilot of a few runs can show too little spread.
 PILOT_REPS = 8
 PPC_DRAWS = 40
 _IDENTITY = ("scenario", "parameters", "history_digest", "columns", "fit", "seed", "population",
@@ -541,7 +541,10 @@ def _noise(simulator: Simulator, values: Mapping[str, Any], mask: np.ndarray,
     n_blocks = int(block.max()) + 1
     seen = np.stack([mask[block == b].sum(axis=0) for b in range(n_blocks)]).ravel()
     count = np.tile([METRICS[c].kind in ("flow", "stock") for c in cols], n_blocks)
-    floor = np.maximum(np.where(count, 1.0 / np.maximum(seen, 1), 0.0), 0.01 * mean)
+    # A count's block mean is never taken as less noisy than Poisson counts would be: a
+    # pilot of a few runs underestimates a standard deviation about as often as not.
+    poisson = np.sqrt(np.maximum(mean, 1.0) / np.maximum(seen, 1))
+    floor = np.maximum(np.where(count, poisson, 0.0), 0.01 * mean)
     floor = np.where(floor > 0, floor, 1e-9)
     scale = np.where(np.isnan(sd), floor, np.maximum(sd, floor))
     return pd.DataFrame({"column": np.tile(cols, n_blocks),
@@ -681,6 +684,7 @@ def calibrate(
     folder = Path(out) if out is not None else Path("results") / f"calibrate-{exp._file_stem(base.name)}"
     identity = {
         "scenario": base.name, "parameters": base.to_dict(), "history": hist.source,
+        "overrides": _jsonable_overrides(overrides),
         "history_digest": hist.digest, "history_labels": {str(k): v for k, v in hist.labels.items()},
         "columns": list(cols), "fit": [asdict(f) for f in fits], "seed": seed,
         "population": population, "reps": reps, "months": months, "blocks": blocks_count,
@@ -779,6 +783,15 @@ def calibrate(
                        folder / SUMMARY: csv_writer(summary),
                        folder / MANIFEST: json_writer(manifest)})
     return Calibration(folder, manifest, list(fits), posterior, summary, coverage, ppc, noise)
+
+
+def _jsonable_overrides(overrides: Mapping[str, Any] | Iterable[str] | None) -> Any:
+    """The overrides as given, for the manifest (forecast plans are loaded with them)."""
+    if overrides is None:
+        return []
+    if isinstance(overrides, Mapping):
+        return {str(k): v for k, v in overrides.items()}
+    return [str(o) for o in overrides]
 
 
 def _write_posterior(folder: Path, fits: Sequence[Fit], manifest: Mapping[str, Any]) -> None:

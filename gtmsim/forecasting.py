@@ -257,7 +257,10 @@ def forecast(
     arms = [current]
     for p in plans:
         try:
-            plan = p if isinstance(p, Scenario) else load_scenario(p)
+            # Loaded with the calibration's --set overrides, so that a plan extending the same
+            # scenario differs from it only where the plan file says.
+            plan = p if isinstance(p, Scenario) else load_scenario(
+                p, cal.manifest.get("overrides") or None)
             arms.append(plan_scenario(current, plan, base, T + 1, str(p) if not
                                       isinstance(p, Scenario) else p.name))
         except ScenarioError as exc:
