@@ -685,6 +685,8 @@ def _progress_bar(show: bool) -> Progress:
               help="At most this many generations.")
 @click.option("--reps", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs averaged per draw (for noisy histories).")
+@click.option("--ppc-draws", type=click.IntRange(min=2), default=40, show_default=True,
+              help="Posterior draws run for the predictive check.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed (default: the scenario's).")
 @click.option("--out", "out_dir", type=_PathOption(file_okay=False, path_type=Path),
               help="Calibration folder (default: results/calibrate-<scenario>).")
@@ -696,7 +698,8 @@ def _progress_bar(show: bool) -> Progress:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
                       columns: tuple[str, ...], overrides: tuple[str, ...], sims: int,
-                      population: int, generations: int, reps: int, seed: int | None,
+                      population: int, generations: int, reps: int, ppc_draws: int,
+                      seed: int | None,
                       out_dir: Path | None, resume: bool, workers: int | None,
                       scheduler: str | None, quiet: bool, as_json: bool) -> None:
     """Fit scenario keys to a company's monthly HISTORY by ABC-SMC (pyabc): posterior,
@@ -720,6 +723,7 @@ def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
             cal = calibrate(scenario, history_file, list(fits), columns=_columns_option(columns),
                             overrides=list(overrides), sims=sims, population=population,
                             generations=generations, reps=reps, seed=seed, out=out_dir,
+                            ppc_draws=ppc_draws,
                             resume=resume, workers=workers, scheduler=scheduler,
                             progress=on_progress, command=_canonical_command())
         except KeyboardInterrupt as exc:

@@ -1,7 +1,7 @@
 """Calibration and forecasts: recovery of known parameters from a synthetic history made
 with `history`, predictive coverage, resume, bad input, and forecasts from the posterior.
 
-CI-sized: a 3,000-prospect company over 8 months, two fitted keys, 30 particles.
+CI-sized: a 4,000-prospect company over 8 months, two fitted keys, 30 particles.
 """
 
 from __future__ import annotations
@@ -24,10 +24,11 @@ pytestmark = pytest.mark.slow
 
 DATA = Path(__file__).parent / "data"
 # A small market that is busy enough to show a funnel in a few months.
-SMALL = ["market.prospects=3000", "market.in_market_share=0.2", "market.initial_aware=0.4",
-         "months=8"]
+# Eight reps keep the team from capping opportunities, so the qualify rate shows in them.
+SMALL = ["market.prospects=4000", "market.in_market_share=0.2", "market.initial_aware=0.4",
+         "sales.reps=8", "months=8"]
 TRUTH = {"market.qualify_rate": 0.5}
-FITS = ["market.qualify_rate=0.1:0.95",          # sets opportunities per lead: identifiable
+FITS = ["market.qualify_rate=0.05:0.95",         # sets opportunities per lead: identifiable
         "sales.cost_per_rep_month=5000:30000"]  # moves only costs: not in the fitted columns
 COLUMNS = ["new_leads", "new_opportunities", "wins"]
 
@@ -103,22 +104,24 @@ def test_folder_holds_every_file(fitted):
 def test_resume_after_interrupt_equals_an_uninterrupted_calibration(tmp_path):
     tiny = ["market.prospects=2000", "market.in_market_share=0.2", "months=6"]
     history = make_company(tmp_path, tiny, TRUTH, 6, ["new_leads", "new_opportunities"])
-    args = dict(overrides=tiny, population=10, generations=3, sims=1000, seed=5,
+    args = dict(overrides=tiny, population=8, generations=3, sims=1000, seed=5,
                 ppc_draws=4)
     whole = calibrate("baseline", history, FITS[:1], out=tmp_path / "whole", workers=1, **args)
 
-    stop_at = whole.manifest["generations"][0]["simulations"] + 3
+    calls = [0]
 
-    def interrupt(state):
-        if state["phase"] == "fit" and state["simulations"] >= stop_at:
-            raise KeyboardInterrupt
+    def interrupt(state):  # Ctrl-C a few particles into the second generation
+        if state["phase"] == "fit" and state["generation"] == 1:
+            calls[0] += 1
+            if calls[0] == 3:
+                raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         calibrate("baseline", history, FITS[:1], out=tmp_path / "cut", workers=1,
                   progress=interrupt, **args)
     cut = json.loads((tmp_path / "cut" / "manifest.json").read_text())
     assert cut["status"] == "interrupted" and len(cut["generations"]) == 1
-    assert len(pd.read_parquet(tmp_path / "cut" / "posterior.parquet")) == 10  # kept
+    assert len(pd.read_parquet(tmp_path / "cut" / "posterior.parquet")) == 8  # kept
     # Without --resume the folder is refused; with it the calibration continues, here on two
     # worker processes: the seeds travel with the tasks, so the workers do not matter.
     with pytest.raises(Exception, match="add --resume"):
@@ -195,3 +198,26 @@ def test_forecast_cli_refuses_a_plan_that_changes_the_market(fitted, tmp_path, c
     assert code == 2
     assert "market.qualify_rate: a plan can change only marketing.*" in capsys.readouterr().err
     assert not (tmp_path / "f").exists()
+
+
+def test_cli_calibrate_then_forecast_json(tmp_path, capsys):
+    tiny = ["market.prospects=2000", "months=4"]
+    history = make_company(tmp_path, tiny, TRUTH, 4, ["new_leads", "new_opportunities"])
+    capsys.readouterr()
+    sets = [w for kv in tiny for w in ("--set", kv)]
+    code = main(["calibrate", "baseline", *sets, "--history", str(history),
+                 "--fit", "market.qualify_rate=0.1:0.9", "--population", "4",
+                 "--generations", "1", "--ppc-draws", "4", "--workers", "1", "--seed", "2",
+                 "--out", str(tmp_path / "cal"), "--json"])
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["kind"] == "calibration" and len(printed["generations"]) == 1
+    assert printed["summary"][0]["key"] == "market.qualify_rate"
+    manifest = json.loads((tmp_path / "cal" / "manifest.json").read_text())
+    assert manifest["command"][:2] == ["gtmsim", "calibrate"] and "--fit" in manifest["command"]
+    code = main(["forecast", str(tmp_path / "cal"), "--months", "2", "--draws", "2", "--reps", "1",
+                 "--target", "1e12", "--workers", "1", "--json"])
+    assert code == 0
+    fc = json.loads(capsys.readouterr().out)
+    assert fc["summary"][0]["plan"] == "current" and fc["summary"][0]["p_target"] == 0.0
+    assert (tmp_path / "cal" / "forecast" / "fan.csv").is_file()

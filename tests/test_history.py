@@ -152,3 +152,14 @@ def test_history_command_bad_input_exit_2_nothing_written(tmp_path, scenario, ca
     assert main(["history", str(tmp_path / "missing"), "-o", str(tmp_path / "h.csv")]) == 2
     assert main(["history", str(tmp_path / "run"), "-o", str(tmp_path / "h.json")]) == 2
     assert not (tmp_path / "h.csv").exists() and not (tmp_path / "h.json").exists()
+
+
+def test_a_runs_own_inputs_as_timeline_reproduce_the_run(tmp_path, scenario):
+    """Known inputs equal to the scenario's change nothing: same seed, same table."""
+    run = simulate(scenario, seed=4, months=5)
+    write_run(run, tmp_path / "run")
+    write_history(tmp_path / "run", tmp_path / "h.csv")
+    h = read_history(tmp_path / "h.csv", scenario)
+    assert h.inputs == ["reps", "marketing_spend"]
+    again = simulate(h.apply(scenario), seed=4, months=5).monthly
+    pd.testing.assert_frame_equal(again, run.monthly)
