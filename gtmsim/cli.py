@@ -944,6 +944,15 @@ def validate(check_name: str | None, size: str, seed: int, out_dir: Path | None,
 def report_command(folder: Path, output: Path | None) -> None:
     """Write the leadership report of a results FOLDER (of run, compare or sweep): one
     self-contained HTML page, and each chart as a 16:9 PNG beside it."""
+    from gtmsim import report_calibration
+
+    with contextlib.suppress(ResultsError):  # a folder without a manifest: build_report says so
+        from gtmsim.results import read_manifest
+
+        if read_manifest(folder).get("kind") in report_calibration.KINDS:
+            path = report_calibration.build_report(folder, output)
+            out.print(f"Report: {path}", markup=False)
+            return
     from gtmsim.report import CHARTS_DIR
 
     path = build_report(folder, output)

@@ -221,3 +221,9 @@ def test_cli_calibrate_then_forecast_json(tmp_path, capsys):
     fc = json.loads(capsys.readouterr().out)
     assert fc["summary"][0]["plan"] == "current" and fc["summary"][0]["p_target"] == 0.0
     assert (tmp_path / "cal" / "forecast" / "fan.csv").is_file()
+    # The report command renders both folders.
+    assert main(["report", str(tmp_path / "cal")]) == 0
+    assert main(["report", str(tmp_path / "cal" / "forecast")]) == 0
+    page = (tmp_path / "cal" / "report.html").read_text()
+    assert "Contraction" in page and "market.qualify_rate" in page and "data:image/png" in page
+    assert "Plans against" not in (tmp_path / "cal" / "forecast" / "report.html").read_text()
