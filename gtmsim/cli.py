@@ -696,12 +696,14 @@ def _progress_bar(show: bool) -> Progress:
 @click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster, e.g. tcp://h:8786.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no table; print the folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--report", "with_report", is_flag=True, help="Also write report.html in --out.")
 def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
                       columns: tuple[str, ...], overrides: tuple[str, ...], sims: int,
                       population: int, generations: int, reps: int, ppc_draws: int,
                       seed: int | None,
                       out_dir: Path | None, resume: bool, workers: int | None,
-                      scheduler: str | None, quiet: bool, as_json: bool) -> None:
+                      scheduler: str | None, quiet: bool, as_json: bool,
+                      with_report: bool) -> None:
     """Fit scenario keys to a company's monthly HISTORY by ABC-SMC (pyabc): posterior,
     summary with contraction, and a posterior-predictive check. See docs/calibration.md."""
     from gtmsim.calibration import calibrate
@@ -734,10 +736,14 @@ def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
             err.print(f"Interrupted by {signal.Signals(signum).name}: {kept}.", markup=False)
             raise SystemExit(128 + signum) from None
     summary = cal.summary
+    files = [str(cal.folder / f) for f in cal.manifest["files"]]
+    if with_report:
+        from gtmsim.report_calibration import build_report as calibration_report
+
+        files.append(str(calibration_report(cal.folder)))
     if as_json:
         click.echo(json.dumps({
-            "kind": "calibration", "folder": str(cal.folder),
-            "files": [str(cal.folder / f) for f in cal.manifest["files"]],
+            "kind": "calibration", "folder": str(cal.folder), "files": files,
             "generations": cal.manifest["generations"], "seed": cal.manifest["seed"],
             "elapsed_s": cal.manifest["elapsed_s"],
             "summary": json.loads(summary.to_json(orient="records")),
@@ -791,10 +797,11 @@ def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
 @click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster, e.g. tcp://h:8786.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no table; print the folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--report", "with_report", is_flag=True, help="Also write report.html in --out.")
 def forecast_command(folder: Path, months: int, plans: tuple[str, ...], target: float | None,
                      draws: int, reps: int, seed: int | None, out_dir: Path | None,
                      workers: int | None, scheduler: str | None, quiet: bool,
-                     as_json: bool) -> None:
+                     as_json: bool, with_report: bool) -> None:
     """Forecast from the calibration in FOLDER: posterior draws × replications past the
     history; fan chart, P(target) and each plan's paired difference from the current one."""
     from gtmsim.forecasting import forecast
@@ -813,10 +820,14 @@ def forecast_command(folder: Path, months: int, plans: tuple[str, ...], target: 
             err.print(f"Interrupted by {signal.Signals(signum).name}: nothing was written.",
                       markup=False)
             raise SystemExit(128 + signum) from None
+    files = [str(fc.folder / f) for f in fc.manifest["files"]]
+    if with_report:
+        from gtmsim.report_calibration import build_report as forecast_report
+
+        files.append(str(forecast_report(fc.folder)))
     if as_json:
         click.echo(json.dumps({
-            "kind": "forecast", "folder": str(fc.folder),
-            "files": [str(fc.folder / f) for f in fc.manifest["files"]],
+            "kind": "forecast", "folder": str(fc.folder), "files": files,
             "summary": json.loads(fc.summary.to_json(orient="records")),
             "plans": json.loads(fc.plans.to_json(orient="records")),
         }))
