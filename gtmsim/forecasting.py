@@ -30,8 +30,8 @@ import pandas as pd
 from gtmsim.calibration import Calibration, _leaves, _seed32, read_calibration
 from gtmsim.results import (
     MANIFEST,
-    ResultsError,
     TEMP_SUFFIX,
+    ResultsError,
     atomic_write_many,
     csv_writer,
     json_writer,

