@@ -55,7 +55,7 @@ def fitted(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cal")
     history = make_company(folder, SMALL, TRUTH, 8, COLUMNS)
     cal = calibrate("baseline", history, FITS, overrides=SMALL, population=30, generations=4,
-                    sims=700, seed=1, workers=1, ppc_draws=30, out=folder / "out")
+                    sims=700, seed=1, workers=1, ppc_draws=20, out=folder / "out")
     return cal
 
 
@@ -169,20 +169,22 @@ def test_bad_input_every_problem_at_once_exit_2_nothing_written(tmp_path, capsys
 
 
 def test_forecast_continues_the_history_with_plans_on_common_random_numbers(fitted, tmp_path):
-    fc = forecast(fitted.folder, months=4, plans=["more_reps"], target=0.0, draws=6, reps=2,
+    plan = tmp_path / "more_ads.toml"
+    plan.write_text('extends = "baseline"\nname = "more_ads"\n'
+                    '[marketing.programs.paid_ads]\nmonthly_budget = 80000\n')
+    fc = forecast(fitted.folder, months=4, plans=[plan], target=0.0, draws=4, reps=2,
                   workers=1, out=tmp_path / "fc")
-    assert list(fc.summary["plan"]) == ["current", "more_reps"]
+    assert list(fc.summary["plan"]) == ["current", "more_ads"]
     assert (fc.summary["p_target"] == 1.0).all()  # bookings are never below zero
     runs = fc.runs
     assert sorted(runs["month"].unique()) == list(range(1, 13))
     a = runs[runs["plan"] == "current"].set_index(["draw", "replication", "month"])
-    b = runs[runs["plan"] == "more_reps"].set_index(["draw", "replication", "month"])
+    b = runs[runs["plan"] == "more_ads"].set_index(["draw", "replication", "month"])
     assert (a["seed"] == b["seed"]).all()  # common random numbers
     # The plan starts after the history: until then both runs are the same run.
     pd.testing.assert_frame_equal(a.query("month <= 8").drop(columns="plan"),
                                   b.query("month <= 8").drop(columns="plan"))
-    assert not a.query("month > 8")["new_opportunities"].equals(
-        b.query("month > 8")["new_opportunities"])
+    assert (b.query("month > 8")["new_leads"] != a.query("month > 8")["new_leads"]).any()
     fan = fc.fan
     assert sorted(fan["month"].unique()) == [9, 10, 11, 12]
     assert (fan["bookings_lo95"] <= fan["bookings_lo80"]).all()
@@ -190,7 +192,7 @@ def test_forecast_continues_the_history_with_plans_on_common_random_numbers(fitt
     assert (fan["bookings_median"] <= fan["bookings_hi50"]).all()
     assert (fan["cumulative_bookings_hi80"] <= fan["cumulative_bookings_hi95"]).all()
     p = fc.plans.iloc[0]
-    assert p["plan"] == "more_reps" and p["diff_lo95"] <= p["diff_mean"] <= p["diff_hi95"]
+    assert p["plan"] == "more_ads" and p["diff_lo95"] <= p["diff_mean"] <= p["diff_hi95"]
     assert (tmp_path / "fc" / "fan.png").stat().st_size > 10_000
     # Each draw's values come from the posterior.
     draws = pd.read_parquet(tmp_path / "fc" / "draws.parquet")
