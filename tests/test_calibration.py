@@ -110,7 +110,7 @@ def test_folder_holds_every_file(fitted):
 def test_resume_after_interrupt_equals_an_uninterrupted_calibration(tmp_path):
     tiny = ["market.prospects=2000", "market.in_market_share=0.2", "months=6"]
     history = make_company(tmp_path, tiny, TRUTH, 6, ["new_leads", "new_opportunities"])
-    args = dict(overrides=tiny, population=8, generations=3, sims=1000, seed=5,
+    args = dict(overrides=tiny, population=8, generations=2, sims=1000, seed=5,
                 ppc_draws=4)
     whole = calibrate("baseline", history, FITS[:1], out=tmp_path / "whole", workers=1, **args)
 
