@@ -716,6 +716,7 @@ def calibrate(
                 "status": "running", "versions": {**versions(), "pyabc": pyabc.__version__},
                 "command": list(command) if command is not None else list(sys.argv),
                 "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    global_state = np.random.get_state()  # pyabc draws from it; the caller's is given back
     with exp.executor_for(workers, scheduler, tasks=population) as executor:
         map_ = map if executor is None else executor.map
         if stored is None:
@@ -745,7 +746,9 @@ def calibrate(
         try:
             while True:
                 t = len(done)
-                if done and (t >= generations or state["simulations"] >= sims
+                # Decided on the stored generations only, so a resumed run stops where an
+                # uninterrupted one does.
+                if done and (t >= generations or sum(g["simulations"] for g in done) >= sims
                              or done[-1]["particles"] / max(done[-1]["simulations"], 1)
                              < min_acceptance):
                     break
@@ -768,6 +771,8 @@ def calibrate(
                 manifest["status"] = "interrupted"
                 _write_posterior(folder, fits, {**manifest, "generations": done})
             raise
+        finally:
+            np.random.set_state(global_state)
         posterior, _ = _posterior(db, fits)
         state["phase"] = "check"
         ppc, coverage = predictive_check(simulator, posterior, observed, fits, seed=seed,
