@@ -13,6 +13,9 @@ from gtmsim.scenario import Scenario, ScenarioError, load_scenario, scenario_fro
 
 if TYPE_CHECKING:
     from gtmsim.analysis.optimize import optimize
+    from gtmsim.calibration import calibrate
+    from gtmsim.forecasting import forecast
+    from gtmsim.history import read_history
     from gtmsim.model import GTMModel, RunResult, simulate
 
 try:
@@ -26,23 +29,36 @@ __all__ = [
     "Scenario",
     "ScenarioError",
     "__version__",
+    "calibrate",
     "explain",
+    "forecast",
     "load_scenario",
     "optimize",
+    "read_history",
     "scenario_from_dict",
     "sensitivity",
     "simulate",
 ]
 
 
-def __getattr__(name: str) -> Any:
-    # The model (and Mesa) loads on first use, so `gtmsim --help` and `gtmsim check` start fast.
-    if name in ("GTMModel", "RunResult", "simulate"):
-        from gtmsim import model
+# Where each public name lives; its module (Mesa, SALib, Optuna, pyabc) loads on first use,
+# so `gtmsim --help` and `gtmsim check` start fast.
+_LAZY = {
+    "GTMModel": "gtmsim.model",
+    "RunResult": "gtmsim.model",
+    "simulate": "gtmsim.model",
+    "explain": "gtmsim.analysis.explain",
+    "optimize": "gtmsim.analysis.optimize",
+    "sensitivity": "gtmsim.analysis.sensitivity",
+    "calibrate": "gtmsim.calibration",
+    "forecast": "gtmsim.forecasting",
+    "read_history": "gtmsim.history",
+}
 
-        return getattr(model, name)
-    if name in ("explain", "optimize", "sensitivity"):  # the analysis verbs (SALib, Optuna) load on first use too
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(f"gtmsim.analysis.{name}"), name)
+        return getattr(importlib.import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'gtmsim' has no attribute {name!r}")

@@ -95,7 +95,9 @@ def _domain_errors() -> tuple[type[Exception], ...]:
     not loaded cannot have raised)."""
     found = []
     for module, name in (("gtmsim.experiment", "ExperimentError"),
-                         ("gtmsim.report", "ReportError")):
+                         ("gtmsim.report", "ReportError"),
+                         ("gtmsim.calibration", "CalibrationError"),
+                         ("gtmsim.forecasting", "ForecastError")):
         if module in sys.modules:
             found.append(getattr(sys.modules[module], name))
     return tuple(found)
@@ -918,6 +920,231 @@ def sensitivity_command(scenario: str, vary_texts: tuple[str, ...], method: str,
 
 
 
+# --------------------------------------------------------------------------- calibration
+
+
+def _columns_option(values: tuple[str, ...]) -> list[str] | None:
+    """--columns given as a comma-separated list, repeatable."""
+    cols = [c.strip() for v in values for c in v.split(",") if c.strip()]
+    return cols or None
+
+
+@app.command("history")
+@click.argument("folder", type=_PathOption(file_okay=False, path_type=Path))
+@click.option("-o", "--output", "output", required=True,
+              type=_PathOption(dir_okay=False, path_type=Path),
+              help="The history file to write: FILE.csv or FILE.xlsx.")
+@click.option("--columns", "columns", multiple=True, metavar="COL,COL,...",
+              help="Only these monthly columns (default: all), e.g. "
+                   "--columns new_leads,new_opportunities,wins,bookings.")
+def history_command(folder: Path, output: Path, columns: tuple[str, ...]) -> None:
+    """Write the monthly table of the run in FOLDER (gtmsim run --out) as a history file:
+    a synthetic company with known parameters, to calibrate against."""
+    from gtmsim.history import write_history
+
+    path = write_history(folder, output, _columns_option(columns))
+    out.print(f"History: {path}", markup=False)
+
+
+def _progress_bar(show: bool) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[unit]}"), TimeRemainingColumn(), console=err,
+                    disable=not show, transient=True)
+
+
+@app.command("calibrate")
+@click.argument("scenario")
+@click.option("--history", "history_file", required=True,
+              type=_PathOption(dir_okay=False, path_type=Path),
+              help="The company's monthly history (CSV or XLSX).")
+@click.option("--fit", "fits", multiple=True, required=True, metavar="KEY=LOW:HIGH[:log]",
+              help="A key to fit and its uniform (or log-uniform) prior, e.g. "
+                   "--fit market.qualify_rate=0.2:0.95 (repeatable).")
+@click.option("--columns", "columns", multiple=True, metavar="COL,COL,...",
+              help="History columns to fit (default: the CRM columns present).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a scenario key first (repeatable).")
+@click.option("--sims", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Simulation budget: no new generation starts once this many are done.")
+@click.option("--population", type=click.IntRange(min=2), default=100, show_default=True,
+              help="Particles per generation.")
+@click.option("--generations", type=click.IntRange(min=1), default=8, show_default=True,
+              help="At most this many generations.")
+@click.option("--reps", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs averaged per draw (for noisy histories).")
+@click.option("--ppc-draws", type=click.IntRange(min=2), default=40, show_default=True,
+              help="Posterior draws run for the predictive check.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed (default: the scenario's).")
+@click.option("--out", "out_dir", type=_PathOption(file_okay=False, path_type=Path),
+              help="Calibration folder (default: results/calibrate-<scenario>).")
+@click.option("--resume", is_flag=True, help="Continue the calibration in --out.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Local worker processes (default: all cores; 1 runs in-process).")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster, e.g. tcp://h:8786.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no table; print the folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--report", "with_report", is_flag=True, help="Also write report.html in --out.")
+def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
+                      columns: tuple[str, ...], overrides: tuple[str, ...], sims: int,
+                      population: int, generations: int, reps: int, ppc_draws: int,
+                      seed: int | None,
+                      out_dir: Path | None, resume: bool, workers: int | None,
+                      scheduler: str | None, quiet: bool, as_json: bool,
+                      with_report: bool) -> None:
+    """Fit scenario keys to a company's monthly HISTORY by ABC-SMC (pyabc): posterior,
+    summary with contraction, and a posterior-predictive check. See docs/calibration.md."""
+    from gtmsim.calibration import calibrate
+
+    show = not quiet and not as_json and err.is_terminal
+    finished = [0]
+    with _progress_bar(show) as bar:
+        task = bar.add_task("Calibrating", total=sims, unit="simulations")
+
+        def on_progress(state: dict[str, Any]) -> None:
+            finished[0] = state["generation"]
+            eps = state["epsilon"]
+            what = {"noise": "Measuring noise", "check": "Predictive check"}.get(
+                state["phase"], f"Generation {state['generation'] + 1}"
+                + (f" (ε {eps:.2f})" if eps == eps else ""))
+            bar.update(task, completed=min(state["simulations"], sims), description=what)
+
+        try:
+            cal = calibrate(scenario, history_file, list(fits), columns=_columns_option(columns),
+                            overrides=list(overrides), sims=sims, population=population,
+                            generations=generations, reps=reps, seed=seed, out=out_dir,
+                            ppc_draws=ppc_draws,
+                            resume=resume, workers=workers, scheduler=scheduler,
+                            progress=on_progress, command=_canonical_command())
+        except KeyboardInterrupt as exc:
+            bar.stop()
+            signum = getattr(exc, "signum", signal.SIGINT)
+            kept = (f"{finished[0]} finished generation(s) are kept; run the same command with "
+                    "--resume to continue" if finished[0] else "no generation had finished")
+            err.print(f"Interrupted by {signal.Signals(signum).name}: {kept}.", markup=False)
+            raise SystemExit(128 + signum) from None
+    summary = cal.summary
+    files = [str(cal.folder / f) for f in cal.manifest["files"]]
+    if with_report:
+        from gtmsim.report_calibration import build_report as calibration_report
+
+        files.append(str(calibration_report(cal.folder)))
+    if as_json:
+        click.echo(json.dumps({
+            "kind": "calibration", "folder": str(cal.folder), "files": files,
+            "generations": cal.manifest["generations"], "seed": cal.manifest["seed"],
+            "elapsed_s": cal.manifest["elapsed_s"],
+            "summary": json.loads(summary.to_json(orient="records")),
+            "coverage": json.loads(cal.coverage.to_json(orient="records")),
+        }))
+        return
+    if quiet:
+        click.echo(str(cal.folder))
+        return
+    table = Table(header_style="bold", title_justify="left",
+                  title="Posterior of the fitted keys (contraction: 1 − posterior 90% width ÷ "
+                        "prior width)")
+    for h in ("Key", "Prior", "Mean", "5%", "95%", "Contraction"):
+        table.add_column(h, justify="left" if h == "Key" else "right")
+    for r in summary.itertuples():
+        table.add_row(escape(r.key), f"{r.prior_low:g} – {r.prior_high:g}"
+                      + (" (log)" if r.prior == "log-uniform" else ""),
+                      f"{r.mean:.4g}", f"{r.q05:.4g}", f"{r.q95:.4g}", f"{r.contraction:.0%}")
+    print_split(out, table, keys=1)
+    cov = Table(header_style="bold", title_justify="left",
+                title="Posterior-predictive check: share of history months inside the bands")
+    for h in ("Column", "Months", "In 50% band", "In 90% band"):
+        cov.add_column(h, justify="left" if h == "Column" else "right")
+    for r in cal.coverage.itertuples():
+        cov.add_row(escape(str(r.column)), str(r.months), f"{r.in_50:.0%}", f"{r.in_90:.0%}")
+    print_split(out, cov, keys=1)
+    gens = cal.manifest["generations"]
+    out.print(f"{len(gens)} generations, {sum(g['simulations'] for g in gens):,} simulations, "
+              f"final ε {gens[-1]['epsilon']:.2f}; {cal.manifest['elapsed_s']:.1f} s.", markup=False)
+    out.print(f"Results: {cal.folder}", markup=False)
+
+
+@app.command("forecast")
+@click.argument("folder", type=_PathOption(file_okay=False, path_type=Path))
+@click.option("--months", type=click.IntRange(1, 600), default=12, show_default=True,
+              help="Months to forecast after the history.")
+@click.option("--plan", "plans", multiple=True, metavar="SCENARIO",
+              help="A plan to compare with the current one (a scenario file or shipped name; "
+                   "repeatable); it takes effect the month after the history.")
+@click.option("--target", type=click.FloatRange(min=0), help="Bookings over the forecast months "
+              "($); prints the probability of reaching it.")
+@click.option("--draws", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Posterior draws.")
+@click.option("--reps", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Runs per draw.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed (default: the calibration's).")
+@click.option("--out", "out_dir", type=_PathOption(file_okay=False, path_type=Path),
+              help="Forecast folder (default: FOLDER/forecast).")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Local worker processes (default: all cores; 1 runs in-process).")
+@click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster, e.g. tcp://h:8786.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress and no table; print the folder.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--report", "with_report", is_flag=True, help="Also write report.html in --out.")
+def forecast_command(folder: Path, months: int, plans: tuple[str, ...], target: float | None,
+                     draws: int, reps: int, seed: int | None, out_dir: Path | None,
+                     workers: int | None, scheduler: str | None, quiet: bool,
+                     as_json: bool, with_report: bool) -> None:
+    """Forecast from the calibration in FOLDER: posterior draws × replications past the
+    history; fan chart, P(target) and each plan's paired difference from the current one."""
+    from gtmsim.forecasting import forecast
+
+    show = not quiet and not as_json and err.is_terminal
+    with _progress_bar(show) as bar:
+        task = bar.add_task("Forecasting", total=None, unit="runs")
+        try:
+            fc = forecast(folder, months=months, plans=list(plans), target=target, draws=draws,
+                          reps=reps, seed=seed, out=out_dir, workers=workers, scheduler=scheduler,
+                          progress=lambda d, t: bar.update(task, completed=d, total=t),
+                          command=_canonical_command())
+        except KeyboardInterrupt as exc:
+            bar.stop()
+            signum = getattr(exc, "signum", signal.SIGINT)
+            err.print(f"Interrupted by {signal.Signals(signum).name}: nothing was written.",
+                      markup=False)
+            raise SystemExit(128 + signum) from None
+    files = [str(fc.folder / f) for f in fc.manifest["files"]]
+    if with_report:
+        from gtmsim.report_calibration import build_report as forecast_report
+
+        files.append(str(forecast_report(fc.folder)))
+    if as_json:
+        click.echo(json.dumps({
+            "kind": "forecast", "folder": str(fc.folder), "files": files,
+            "summary": json.loads(fc.summary.to_json(orient="records")),
+            "plans": json.loads(fc.plans.to_json(orient="records")),
+        }))
+        return
+    if quiet:
+        click.echo(str(fc.folder))
+        return
+    table = Table(header_style="bold", title_justify="left",
+                  title=f"Bookings over the next {months} months (posterior draws × replications)")
+    for h in ("Plan", "Mean", "5%", "95%", *(["P(≥ target)"] if target is not None else [])):
+        table.add_column(h, justify="left" if h == "Plan" else "right")
+    for r in fc.summary.itertuples():
+        table.add_row(escape(str(r.plan)), _fmt_outcome("$", r.mean), _fmt_outcome("$", r.q05),
+                      _fmt_outcome("$", r.q95),
+                      *([f"{r.p_target:.0%}"] if target is not None else []))
+    print_split(out, table, keys=1)
+    if len(fc.plans):
+        diff = Table(header_style="bold", title_justify="left",
+                     title="Paired difference from the current plan (95% interval over "
+                           "posterior draws: parameter uncertainty included)")
+        for h in ("Plan", "Δ bookings", "95% interval", "Δ %", "Ahead"):
+            diff.add_column(h, justify="left" if h == "Plan" else "right")
+        for r in fc.plans.itertuples():
+            diff.add_row(escape(str(r.plan)), _fmt_outcome("$", r.diff_mean, signed=True),
+                         _interval("$", r.diff_lo95, r.diff_hi95, signed=True),
+                         f"{r.diff_pct:+.1f}%", f"{r.ahead:.0%}")
+        print_split(out, diff, keys=1)
+    out.print(f"Results: {fc.folder}", markup=False)
+
+
 def _check_writable(folder: Path) -> None:
     """Fail before a long run if the results folder cannot be created or written."""
     probe = folder
@@ -1182,7 +1409,20 @@ def _optional_path(value: str | None, option: str) -> Path | bool | None:
 def report_command(folder: Path, output: Path | None, pptx: str | None) -> None:
     """Write the leadership report of a results FOLDER (of run, compare or sweep): one
     self-contained HTML page, and each chart as a 16:9 PNG beside it; with --pptx, also
-    a slide deck."""
+    a slide deck. Calibration and forecast folders get their own page (no deck yet)."""
+    from gtmsim import report_calibration
+
+    with contextlib.suppress(ResultsError):  # a folder without a manifest: build_report says so
+        from gtmsim.results import read_manifest
+
+        if read_manifest(folder).get("kind") in report_calibration.KINDS:
+            if pptx is not None:
+                raise click.UsageError("--pptx: slide decks are made of run, compare and sweep "
+                                       "folders; calibration and forecast folders get the "
+                                       "HTML report only")
+            path = report_calibration.build_report(folder, output)
+            out.print(f"Report: {path}", markup=False)
+            return
     from gtmsim.report import CHARTS_DIR
 
     deck_file = _optional_path(pptx, "--pptx")
