@@ -279,11 +279,13 @@ def read_parquet(path: Path, columns: Sequence[str] = ()) -> pd.DataFrame:
     return df
 
 
-KINDS = ("run", "compare", "sweep", "points", "explain", "sensitivity", "optimize")
+KINDS = ("run", "compare", "sweep", "points", "explain", "sensitivity", "optimize", "calibration",
+         "forecast")
 
 
 def folder_kind(folder: Path) -> str | None:
-    """What a results folder holds: "run", "compare", "sweep", or None when new or empty.
+    """What a results folder holds (one of `KINDS`: "run", "compare", …), or None when new or
+    empty.
 
     Raises:
         ResultsError: the path is not a folder, or the folder holds other things (files
