@@ -60,7 +60,8 @@ def _pcg64_words(bits: np.random.PCG64) -> tuple[np.ndarray, np.ndarray] | None:
     the state can be set without the `state` property's dictionary (a few µs a call).
 
     The layout is NumPy's C struct; it is checked here against the `state` property by
-    writing a test value, and None (use the property) is returned if it does not match.
+    writing test values both ways, and None (use the property) is returned if it does not
+    match.
     """
     import ctypes
 
@@ -75,6 +76,8 @@ def _pcg64_words(bits: np.random.PCG64) -> tuple[np.ndarray, np.ndarray] | None:
     probe = 0x0123456789ABCDEF_FEDCBA9876543210
     words[0], words[1] = probe & _MASK64, probe >> 64
     fits = bits.state["state"]["state"] == probe
+    bits.state = {**saved, "has_uint32": 1, "uinteger": 0xDEADBEEF}
+    fits = fits and flags[0] == 1 and flags[1] == 0xDEADBEEF
     bits.state = saved
     return (words, flags) if fits else None
 
