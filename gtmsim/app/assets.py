@@ -2,8 +2,9 @@
 
 Solara serves its page's JavaScript and CSS from a local cache
 (`solara.server.settings.assets.proxy_cache_dir`) and fetches what is missing from a
-public CDN on first use. Its wheel ships most of them; the Vuetify app bundle
-(`@widgetti/solara-vuetify3-app`, ~18 MB) and KaTeX (for Markdown) are fetched. On a machine that reaches the npm
+public CDN on first use. Its wheel ships some of them; the Vuetify app bundle
+(`@widgetti/solara-vuetify3-app`, ~18 MB), RequireJS, Font Awesome and KaTeX (for Markdown)
+are fetched. On a machine that reaches the npm
 registry but no CDN (CI, a firewalled laptop), `python -m gtmsim.app.assets` puts those
 packages into the cache with `npm pack`, once; `make install-test` does it.
 """
@@ -20,6 +21,8 @@ from pathlib import Path
 
 _BUNDLE = re.compile(r"\{\{cdn\}\}/(@widgetti/solara-vuetify(3?)-app@[0-9][\w.-]*)/")
 _KATEX = re.compile(r"katex@[0-9][\w.-]*")  # Solara's Markdown loads KaTeX for formulas
+_SPEC = re.compile(r"(?:@[\w-]+/)?[\w.-]+@[0-9][\w.-]*")  # an npm package at a version
+_CDN_PACKAGE = re.compile(r"\{\{cdn\}\}/(" + _SPEC.pattern + r")/")
 
 
 def cache_dir() -> Path:
@@ -42,10 +45,20 @@ def bundle() -> str:
 
 
 def needed() -> list[str]:
-    """The npm packages (name@version) the page loads that Solara's wheel does not ship."""
+    """The npm packages (name@version) the page loads that Solara's wheel does not ship: the
+    Vuetify app bundle, the other packages its page template loads from the CDN (RequireJS),
+    Font Awesome (Solara's icon font) and KaTeX."""
+    import solara.server
     from solara.components import markdown
+    from solara.server import settings
 
-    return [bundle(), *sorted(set(_KATEX.findall(Path(markdown.__file__).read_text())))]
+    template = (Path(solara.server.__file__).parent / "templates" / "solara.html.j2").read_text()
+    others = {spec for spec in _CDN_PACKAGE.findall(template) if not spec.startswith("@widgetti/")}
+    icons = settings.assets.fontawesome_path.strip("/").split("/")[0]
+    if _SPEC.fullmatch(icons):
+        others.add(icons)
+    others |= set(_KATEX.findall(Path(markdown.__file__).read_text()))
+    return [bundle(), *sorted(others)]
 
 
 def missing() -> list[str]:
