@@ -19,16 +19,12 @@ import pandas as pd
 from matplotlib.axes import Axes
 from scipy import stats
 
-from gtmsim.metrics import METRICS, label
+from gtmsim.metrics import LEAD_FATES, METRICS, label, lead_fates
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2",
            "#17becf", "#7f7f7f", "#bcbd22")
 STAGE_COLUMNS = ("aware", "leads", "opportunities", "customers", "dormant")
 SLIDE = (13.33, 7.5)  # 16:9 inches
-
-# Where leads went, in stacking order, computed from monthly flows and final stocks.
-LEAD_FATES = ("won", "lost", "disqualified", "decayed while waiting", "returned unworked",
-              "still open")
 
 
 def scenarios(runs: pd.DataFrame) -> list[str]:
@@ -191,24 +187,6 @@ def plot_funnel_comparison(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axe
     ax.set_ylabel("Over the run (mean per replication)")
     ax.margins(y=0.15)
     return _finish(ax, "Funnel over the run (number, and % of the stage before)")
-
-
-def lead_fates(runs: pd.DataFrame) -> pd.DataFrame:
-    """Where leads went, per scenario: mean count per replication over the run."""
-    last = runs["month"] == runs.groupby(["scenario", "replication"])["month"].transform("max")
-    totals = runs.groupby(["scenario", "replication"], sort=False)[
-        ["wins", "losses", "leads_dropped", "leads_decayed", "leads_unworked"]].sum()
-    final = runs[last].set_index(["scenario", "replication"])[["leads", "opportunities"]]
-    returned = totals["leads_unworked"] - totals["leads_decayed"]
-    fates = pd.DataFrame({
-        "won": totals["wins"],
-        "lost": totals["losses"],
-        "disqualified": totals["leads_dropped"] - returned,
-        "decayed while waiting": totals["leads_decayed"],
-        "returned unworked": returned,
-        "still open": final["leads"] + final["opportunities"],
-    })
-    return fates.groupby(level="scenario", sort=False).mean()
 
 
 def plot_lead_outcomes(runs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:

@@ -250,9 +250,7 @@ def run(scenario: str, overrides: tuple[str, ...], seed: int | None, months: int
                                "choose another --out")
     _check_writable(folder)
     show_progress = not quiet and not as_json and not as_csv and err.is_terminal
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("months"), TimeRemainingColumn(), console=err,
-                  disable=not show_progress, transient=True) as progress:
+    with _progress_bar(show_progress, "months") as progress:
         task = progress.add_task(f"Simulating {escape(sc.name)}", total=months)
         result = simulate(sc, seed=seed, months=months,
                           on_month=lambda done, total: progress.update(task, completed=done))
@@ -328,6 +326,59 @@ class _RateColumn(ProgressColumn):
     def render(self, task: Task) -> Text:
         speed = task.finished_speed or task.speed
         return Text(f"{speed:.2f} runs/s" if speed else "", style="progress.data.speed")
+
+
+def _progress_bar(show: bool, unit: str | None = None, *, rate: bool = False) -> Progress:
+    """The commands' transient progress bar on stderr: description, bar, done/total, the unit
+    (`unit`, or each task's `unit` field when None), runs per second with `rate`, time left."""
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn(unit or "{task.fields[unit]}"), *([_RateColumn()] if rate else []),
+                    TimeRemainingColumn(), console=err, disable=not show, transient=True)
+
+
+class _CountingTask:
+    """A `progress(completed, total)` callback whose bar in `progress` is added at the first
+    report, when the total is known; `done` is the last count reported."""
+
+    def __init__(self, progress: Progress, label: str) -> None:
+        self.progress, self.label, self.done = progress, label, 0
+        self.task: TaskID | None = None
+
+    def __call__(self, completed: int, total: int) -> None:
+        self.done = completed
+        if self.task is None:
+            self.task = self.progress.add_task(escape(self.label), total=total,
+                                               completed=completed)
+        self.progress.update(self.task, completed=completed)
+
+
+@contextlib.contextmanager
+def _interruptible(progress: Progress, kept: Callable[[], str]) -> Iterator[None]:
+    """Ctrl-C, SIGTERM or SIGHUP inside: the bar stopped, `Interrupted by SIG…: <kept()>.`
+    on stderr and exit 128 + the signal's number, with no traceback."""
+    try:
+        yield
+    except KeyboardInterrupt as exc:
+        progress.stop()
+        signum = getattr(exc, "signum", signal.SIGINT)
+        err.print(f"Interrupted by {signal.Signals(signum).name}: {kept()}.", markup=False)
+        raise SystemExit(128 + signum) from None
+
+
+@contextlib.contextmanager
+def _stored_run_warnings() -> Iterator[None]:
+    """Warnings inside printed as `_show_stored_run_warning` does; as before afterwards."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_stored_run_warning(warnings.showwarning)
+        yield
+
+
+def _runs_kept(done: int, folder: Path) -> str:
+    """What an interrupted experiment or analysis leaves: its finished runs, resumable."""
+    if not done:
+        return "no run had finished"
+    runs = "1 finished run is" if done == 1 else f"{done} finished runs are"
+    return f"{runs} kept in {folder}; run the same command with --resume to continue"
 
 
 def _experiment_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -518,32 +569,12 @@ def _run_experiment(kind: str, call: Callable[..., exp.Experiment], *, names: Se
     folder = out_dir or exp.default_folder(kind, names, keys)
     _check_writable(folder)
     show_progress = not quiet and not as_json and err.is_terminal
-    done = [0]
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("runs"), _RateColumn(), TimeRemainingColumn(), console=err,
-                  disable=not show_progress, transient=True) as progress:
-        bar: list[TaskID] = []
-
-        def on_run(completed: int, total: int) -> None:
-            done[0] = completed
-            if not bar:
-                bar.append(progress.add_task(escape(f"{kind} {' '.join(names)}"), total=total,
-                                             completed=completed))
-            progress.update(bar[0], completed=completed)
-
-        try:
-            with warnings.catch_warnings():
-                warnings.showwarning = _show_stored_run_warning(warnings.showwarning)
-                result = call(workers=workers, scheduler=scheduler, out=folder, progress=on_run,
-                              command=_canonical_command(), **kwargs)
-        except KeyboardInterrupt as exc:
-            progress.stop()
-            signum = getattr(exc, "signum", signal.SIGINT)
-            runs = "1 finished run is" if done[0] == 1 else f"{done[0]} finished runs are"
-            kept = (f"{runs} kept in {folder}; run the same command with --resume to continue"
-                    if done[0] else "no run had finished")
-            err.print(f"Interrupted by {signal.Signals(signum).name}: {kept}.", markup=False)
-            raise SystemExit(128 + signum) from None
+    with _progress_bar(show_progress, "runs", rate=True) as progress:
+        on_run = _CountingTask(progress, f"{kind} {' '.join(names)}")
+        with _interruptible(progress, lambda: _runs_kept(on_run.done, folder)), \
+                _stored_run_warnings():
+            result = call(workers=workers, scheduler=scheduler, out=folder, progress=on_run,
+                          command=_canonical_command(), **kwargs)
     summary = result.summary()
     warning = summary.attrs.get("warning")
     if warning and not quiet:
@@ -666,31 +697,12 @@ def _run_analysis(label: str, call: Callable[..., Any], *, folder: Path, workers
                                "folders yet; the charts are written to --out/charts/ anyway")
     _check_writable(folder)
     show_progress = not quiet and not as_json and err.is_terminal
-    done = [0]
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("runs"), _RateColumn(), TimeRemainingColumn(), console=err,
-                  disable=not show_progress, transient=True) as progress:
-        bar: list[TaskID] = []
-
-        def on_run(completed: int, total: int) -> None:
-            done[0] = completed
-            if not bar:
-                bar.append(progress.add_task(escape(label), total=total, completed=completed))
-            progress.update(bar[0], completed=completed)
-
-        try:
-            with warnings.catch_warnings():
-                warnings.showwarning = _show_stored_run_warning(warnings.showwarning)
-                return call(workers=workers, scheduler=scheduler, out=folder, progress=on_run,
-                            command=_canonical_command(), **kwargs)
-        except KeyboardInterrupt as exc:
-            progress.stop()
-            signum = getattr(exc, "signum", signal.SIGINT)
-            runs = "1 finished run is" if done[0] == 1 else f"{done[0]} finished runs are"
-            kept = (f"{runs} kept in {folder}; run the same command with --resume to continue"
-                    if done[0] else "no run had finished")
-            err.print(f"Interrupted by {signal.Signals(signum).name}: {kept}.", markup=False)
-            raise SystemExit(128 + signum) from None
+    with _progress_bar(show_progress, "runs", rate=True) as progress:
+        on_run = _CountingTask(progress, label)
+        with _interruptible(progress, lambda: _runs_kept(on_run.done, folder)), \
+                _stored_run_warnings():
+            return call(workers=workers, scheduler=scheduler, out=folder, progress=on_run,
+                        command=_canonical_command(), **kwargs)
 
 
 def _names_or_all_problems(scenario_names: Sequence[str], overrides: Sequence[str],
@@ -946,12 +958,6 @@ def history_command(folder: Path, output: Path, columns: tuple[str, ...]) -> Non
     out.print(f"History: {path}", markup=False)
 
 
-def _progress_bar(show: bool) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[unit]}"), TimeRemainingColumn(), console=err,
-                    disable=not show, transient=True)
-
-
 @app.command("calibrate")
 @click.argument("scenario")
 @click.option("--history", "history_file", required=True,
@@ -1008,20 +1014,17 @@ def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
                 + (f" (ε {eps:.2f})" if eps == eps else ""))
             bar.update(task, completed=min(state["simulations"], sims), description=what)
 
-        try:
+        def kept() -> str:
+            return (f"{finished[0]} finished generation(s) are kept; run the same command with "
+                    "--resume to continue" if finished[0] else "no generation had finished")
+
+        with _interruptible(bar, kept):
             cal = calibrate(scenario, history_file, list(fits), columns=_columns_option(columns),
                             overrides=list(overrides), sims=sims, population=population,
                             generations=generations, reps=reps, seed=seed, out=out_dir,
                             ppc_draws=ppc_draws,
                             resume=resume, workers=workers, scheduler=scheduler,
                             progress=on_progress, command=_canonical_command())
-        except KeyboardInterrupt as exc:
-            bar.stop()
-            signum = getattr(exc, "signum", signal.SIGINT)
-            kept = (f"{finished[0]} finished generation(s) are kept; run the same command with "
-                    "--resume to continue" if finished[0] else "no generation had finished")
-            err.print(f"Interrupted by {signal.Signals(signum).name}: {kept}.", markup=False)
-            raise SystemExit(128 + signum) from None
     summary = cal.summary
     files = [str(cal.folder / f) for f in cal.manifest["files"]]
     if with_report:
@@ -1096,17 +1099,11 @@ def forecast_command(folder: Path, months: int, plans: tuple[str, ...], target: 
     show = not quiet and not as_json and err.is_terminal
     with _progress_bar(show) as bar:
         task = bar.add_task("Forecasting", total=None, unit="runs")
-        try:
+        with _interruptible(bar, lambda: "nothing was written"):
             fc = forecast(folder, months=months, plans=list(plans), target=target, draws=draws,
                           reps=reps, seed=seed, out=out_dir, workers=workers, scheduler=scheduler,
                           progress=lambda d, t: bar.update(task, completed=d, total=t),
                           command=_canonical_command())
-        except KeyboardInterrupt as exc:
-            bar.stop()
-            signum = getattr(exc, "signum", signal.SIGINT)
-            err.print(f"Interrupted by {signal.Signals(signum).name}: nothing was written.",
-                      markup=False)
-            raise SystemExit(128 + signum) from None
     files = [str(fc.folder / f) for f in fc.manifest["files"]]
     if with_report:
         from gtmsim.report_calibration import build_report as forecast_report
@@ -1207,37 +1204,18 @@ def optimize_command(scenario: str, vary_texts: tuple[str, ...],
     if out_dir is not None:
         _check_writable(out_dir)
     show_progress = not quiet and not as_json and err.is_terminal
-    done = [0]
-    folder = [out_dir]
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("trials"), TimeRemainingColumn(), console=err,
-                  disable=not show_progress, transient=True) as progress:
-        bar: list[TaskID] = []
-
-        def on_trial(completed: int, total: int) -> None:
-            done[0] = completed
-            if not bar:
-                bar.append(progress.add_task(escape(f"optimize {scenario}"), total=total,
-                                             completed=completed))
-            progress.update(bar[0], completed=completed)
-
-        try:
-            with warnings.catch_warnings():
-                warnings.showwarning = _show_stored_run_warning(warnings.showwarning)
-                result = opt.optimize(
-                    scenario, list(vary_texts), constraints=list(constraint_texts),
-                    objective=objective, target=target, trials=trials, reps=reps, top=top,
-                    seed=seed, months=months, overrides=list(overrides), workers=workers,
-                    scheduler=scheduler, out=out_dir, resume=resume, force=force,
-                    progress=on_trial, command=_canonical_command(), yes=yes)
-        except KeyboardInterrupt as exc:
-            progress.stop()
-            signum = getattr(exc, "signum", signal.SIGINT)
-            where = folder[0] or "the results folder"
-            err.print(f"Interrupted by {signal.Signals(signum).name}: {done[0]} trials are kept "
-                      f"in {where}; run the same command with --resume to continue.",
-                      markup=False)
-            raise SystemExit(128 + signum) from None
+    with _progress_bar(show_progress, "trials") as progress:
+        on_trial = _CountingTask(progress, f"optimize {scenario}")
+        where = out_dir or "the results folder"
+        with _interruptible(progress, lambda: f"{on_trial.done} trials are kept in {where}; "
+                                              "run the same command with --resume to continue"), \
+                _stored_run_warnings():
+            result = opt.optimize(
+                scenario, list(vary_texts), constraints=list(constraint_texts),
+                objective=objective, target=target, trials=trials, reps=reps, top=top,
+                seed=seed, months=months, overrides=list(overrides), workers=workers,
+                scheduler=scheduler, out=out_dir, resume=resume, force=force,
+                progress=on_trial, command=_canonical_command(), yes=yes)
     files = [str(result.folder / f) for f in (opt.TRIALS, opt.SUMMARY, opt.BEST, opt.STUDY_DB,
                                                MANIFEST)
              if (result.folder / f).exists()]

@@ -7,7 +7,10 @@ a chart's axis label all come from `METRICS`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -77,3 +80,29 @@ def label(name: str, *, unit: bool = True) -> str:
     """The axis/column label of a metric, e.g. 'Bookings ($)'."""
     m = METRICS[name]
     return f"{m.label} ({m.unit})" if unit and m.unit not in ("fraction",) else m.label
+
+
+# Where leads went, in stacking order, computed from monthly flows and final stocks.
+LEAD_FATES = ("won", "lost", "disqualified", "decayed while waiting", "returned unworked",
+              "still open")
+
+
+def lead_fates(runs: pd.DataFrame) -> pd.DataFrame:
+    """Where leads went, per scenario: mean count per replication over the run of a runs
+    table (one row per scenario, replication and month), one column per `LEAD_FATES`."""
+    import pandas as pd
+
+    last = runs["month"] == runs.groupby(["scenario", "replication"])["month"].transform("max")
+    totals = runs.groupby(["scenario", "replication"], sort=False)[
+        ["wins", "losses", "leads_dropped", "leads_decayed", "leads_unworked"]].sum()
+    final = runs[last].set_index(["scenario", "replication"])[["leads", "opportunities"]]
+    returned = totals["leads_unworked"] - totals["leads_decayed"]
+    fates = pd.DataFrame({
+        "won": totals["wins"],
+        "lost": totals["losses"],
+        "disqualified": totals["leads_dropped"] - returned,
+        "decayed while waiting": totals["leads_decayed"],
+        "returned unworked": returned,
+        "still open": final["leads"] + final["opportunities"],
+    })
+    return fates.groupby(level="scenario", sort=False).mean()

@@ -735,22 +735,13 @@ def _money_axis(axis: Any, unit: str) -> None:
 
 
 def _png_writer(draw: Callable[[Axes], Any]) -> Callable[[Path], None]:
-    def write(tmp: Path) -> None:
-        import matplotlib
+    """`gtmsim.analysis.plots.figure_writer` on the Agg backend; matplotlib loads here."""
+    import matplotlib
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+    matplotlib.use("Agg", force=False)
+    from gtmsim.analysis.plots import figure_writer
 
-        from gtmsim.charts import SLIDE
-
-        fig, ax = plt.subplots(figsize=SLIDE, layout="constrained")
-        try:
-            draw(ax)
-            fig.savefig(tmp, format="png", dpi=100)
-        finally:
-            plt.close(fig)
-
-    return write
+    return figure_writer(draw)
 
 
 # --------------------------------------------------------------------------- the search

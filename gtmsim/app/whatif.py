@@ -43,6 +43,7 @@ from gtmsim.experiment import (
     replication_seeds,
     run_task,
 )
+from gtmsim.metrics import LEAD_FATES, lead_fates  # noqa: F401 (LEAD_FATES: for the page)
 from gtmsim.results import atomic_write, check_writable_file
 from gtmsim.scenario import (
     _NAME_RE,
@@ -595,8 +596,6 @@ def _runs(got: Mapping[int, Mapping[int, pd.DataFrame]], complete: Sequence[int]
 
 SHOWN_OUTCOMES = ("cumulative_bookings", "total_cost", "net_bookings", "roi", "payback_month",
                   "customers", "win_rate")
-LEAD_FATES = ("won", "lost", "disqualified", "decayed while waiting", "returned unworked",
-              "still open")
 
 
 @dataclass(frozen=True)
@@ -630,24 +629,6 @@ def _interval(x: np.ndarray) -> tuple[float, float, float]:
     if not math.isfinite(half):  # identical values: no spread
         half = 0.0
     return mean, mean - half, mean + half
-
-
-def lead_fates(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean leads per replication by what became of them, one row per scenario."""
-    ids = ["scenario", "replication"]
-    totals = runs.groupby(ids, sort=False)[
-        ["wins", "losses", "leads_dropped", "leads_decayed", "leads_unworked"]].sum()
-    last = runs.loc[runs.groupby(ids, sort=False)["month"].idxmax()].set_index(ids)
-    returned = totals["leads_unworked"] - totals["leads_decayed"]
-    fates = pd.DataFrame({
-        "won": totals["wins"],
-        "lost": totals["losses"],
-        "disqualified": totals["leads_dropped"] - returned,
-        "decayed while waiting": totals["leads_decayed"],
-        "returned unworked": returned,
-        "still open": last["leads"] + last["opportunities"],
-    })
-    return fates.groupby(level="scenario", sort=False).mean()
 
 
 def figures(snap: Snapshot) -> Figures:
