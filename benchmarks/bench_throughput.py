@@ -73,7 +73,7 @@ STARTUP = {"help": ["--help"], "check": ["check", "baseline"]}
 STARTUP_LABEL = {"help": "gtmsim --help", "check": "gtmsim check baseline"}
 SECTIONS = ("runs", "throughput", "startup")
 
-# Issue 12's targets, measured on the new code.
+# The throughput targets, measured on the new code.
 LIMITS = {
     "throughput_1000_2w_s": 60.0,
     "run_2k_s": 0.1,
@@ -441,7 +441,7 @@ def summarise(cfg: dict[str, Any], raw: dict[str, Any], names: list[str],
 
 def targets(cfg: dict[str, Any], s: dict[str, Any], has_ref: bool,
             sections: list[str]) -> list[dict[str, Any]]:
-    """Issue 12's targets with the measured value; judged only at the target's configuration."""
+    """The targets with the measured value; judged only at the target's configuration."""
     runs = {r["prospects"]: r for r in s["runs"]}
     tput = {r["workers"]: r for r in s["throughput"]}
     start = {r["key"]: r for r in s["startup"]}
@@ -588,7 +588,7 @@ def render(summary: dict[str, Any], meta: dict[str, Any], cfg: dict[str, Any],
                 row.append(_samples(r[name]["samples_s"], "{:.2f}"))
                 rows.append(row)
         parts.append(markdown_table(header, rows))
-    parts.append("\n### Targets (issue 12), new code\n")
+    parts.append("\n### Targets, new code\n")
     parts.append(markdown_table(["target", "measured", "verdict"],
                                 [[t["target"], t["shown"], t["verdict"]]
                                  for t in summary["targets"]]))

@@ -1387,20 +1387,22 @@ def _optional_path(value: str | None, option: str) -> Path | bool | None:
 def report_command(folder: Path, output: Path | None, pptx: str | None) -> None:
     """Write the leadership report of a results FOLDER (of run, compare or sweep): one
     self-contained HTML page, and each chart as a 16:9 PNG beside it; with --pptx, also
-    a slide deck. Calibration and forecast folders get their own page (no deck yet)."""
+    a slide deck. Calibration and forecast folders get their own page, without a deck."""
     from gtmsim import report_calibration
 
-    with contextlib.suppress(ResultsError):  # a folder without a manifest: build_report says so
-        from gtmsim.results import read_manifest
+    from gtmsim.results import read_manifest
 
-        if read_manifest(folder).get("kind") in report_calibration.KINDS:
-            if pptx is not None:
-                raise click.UsageError("--pptx: slide decks are made of run, compare and sweep "
-                                       "folders; calibration and forecast folders get the "
-                                       "HTML report only")
-            path = report_calibration.build_report(folder, output)
-            out.print(f"Report: {path}", markup=False)
-            return
+    kind = None
+    with contextlib.suppress(ResultsError):  # a folder without a manifest: build_report says so
+        kind = read_manifest(folder).get("kind")
+    if kind in report_calibration.KINDS:
+        if pptx is not None:
+            raise click.UsageError("--pptx: slide decks are made of run, compare and sweep "
+                                   "folders; calibration and forecast folders get the "
+                                   "HTML report only")
+        path = report_calibration.build_report(folder, output)
+        out.print(f"Report: {path}", markup=False)
+        return
     from gtmsim.report import CHARTS_DIR
 
     deck_file = _optional_path(pptx, "--pptx")

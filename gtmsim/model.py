@@ -59,9 +59,9 @@ def _pcg64_words(bits: np.random.PCG64) -> tuple[np.ndarray, np.ndarray] | None:
     """Views of a PCG64's LCG state (two uint64 words) and its buffered-uint32 flag, so that
     the state can be set without the `state` property's dictionary (a few µs a call).
 
-    The layout is NumPy's C struct; it is checked here against the `state` property by
-    writing test values both ways, and None (use the property) is returned if it does not
-    match.
+    The layout is NumPy's C struct; it is checked here by setting a test state through the
+    `state` property and reading it back through the views (nothing is written through them
+    before the check), and None (use the property) is returned if it does not match.
     """
     import ctypes
 
@@ -74,10 +74,10 @@ def _pcg64_words(bits: np.random.PCG64) -> tuple[np.ndarray, np.ndarray] | None:
         return None
     saved = bits.state
     probe = 0x0123456789ABCDEF_FEDCBA9876543210
-    words[0], words[1] = probe & _MASK64, probe >> 64
-    fits = bits.state["state"]["state"] == probe
-    bits.state = {**saved, "has_uint32": 1, "uinteger": 0xDEADBEEF}
-    fits = fits and flags[0] == 1 and flags[1] == 0xDEADBEEF
+    bits.state = {**saved, "state": {"state": probe, "inc": saved["state"]["inc"]},
+                  "has_uint32": 1, "uinteger": 0xDEADBEEF}
+    fits = (int(words[0]) == probe & _MASK64 and int(words[1]) == probe >> 64
+            and int(flags[0]) == 1 and int(flags[1]) == 0xDEADBEEF)  # read only: nothing written
     bits.state = saved
     return (words, flags) if fits else None
 

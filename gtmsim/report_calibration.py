@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gtmsim.results import atomic_write, read_manifest
+from gtmsim.results import ResultsError, atomic_write, read_manifest
 
 KINDS = ("calibration", "forecast")
 
@@ -32,6 +32,12 @@ def build_report(folder: str | Path, output: str | Path | None = None) -> Path:
     manifest = read_manifest(folder)
     kind = manifest.get("kind")
     esc = html.escape
+    needs = ["summary.csv"] if kind == "calibration" else ["summary.csv", "plans.csv", "fan.png"]
+    absent = [name for name in needs if not (folder / name).is_file()]
+    if absent:
+        raise ResultsError(f"{folder}: this {kind} has no finished results yet "
+                           f"({', '.join(absent)} missing); run it to the end (--resume "
+                           "continues a calibration), then make the report")
     if kind == "calibration":
         gens = manifest.get("generations", [])
         title = f"Calibration of {manifest['scenario']} to {Path(manifest['history']).name}"

@@ -163,3 +163,19 @@ def test_a_runs_own_inputs_as_timeline_reproduce_the_run(tmp_path, scenario):
     assert h.inputs == ["reps", "marketing_spend"]
     again = simulate(h.apply(scenario), seed=4, months=5).monthly
     pd.testing.assert_frame_equal(again, run.monthly)
+
+
+@pytest.mark.parametrize("kind", ["calibration", "forecast"])
+def test_report_of_an_unfinished_calibration_or_forecast_is_a_clear_error(tmp_path, capsys, kind):
+    import json
+
+    from gtmsim.cli import main
+
+    folder = tmp_path / kind
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps({"kind": kind, "status": "running"}))
+    assert main(["report", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert "no finished results yet" in err and "summary.csv" in err
+    assert "unexpected error" not in err and "Traceback" not in err
+    assert sorted(p.name for p in folder.iterdir()) == ["manifest.json"]
