@@ -60,12 +60,17 @@ def move(idx, to, day, stage, stage_day, flows, segment, known_by_seg):
         stage_day[i] = day
 
 
+@njit(cache=True, inline="always")
+def _trust(i, day, trust, trust_day, fade):
+    """Prospect `i`'s trust on `day`: its last value faded by its age (`Prospects.fade`)."""
+    return np.float64(trust[i]) * fade[day - trust_day[i]]
+
+
 @njit(cache=True)
 def trust_now(idx, day, trust, trust_day, fade):
     out = np.empty(idx.shape[0])
     for j in range(idx.shape[0]):
-        i = idx[j]
-        out[j] = np.float64(trust[i]) * fade[day - trust_day[i]]
+        out[j] = _trust(idx[j], day, trust, trust_day, fade)
     return out
 
 
@@ -207,7 +212,7 @@ def considering(idx, u, day, propensity, stage, in_market_until, trust, trust_da
     for j in range(idx.shape[0]):
         i = idx[j]
         if stage[i] == AWARE and in_market_until[i] > day:
-            tr = np.float64(trust[i]) * fade[day - trust_day[i]]
+            tr = _trust(i, day, trust, trust_day, fade)
             if u[j] < propensity * tr:
                 out[k] = i
                 k += 1
@@ -229,7 +234,7 @@ def lead_candidates(idx, outbound, day, threshold, stage, fit, in_market_until, 
         if (j > 0 and i == s[j - 1]) or stage[i] != AWARE:
             continue
         if not outbound:
-            tr = np.float64(trust[i]) * fade[day - trust_day[i]]
+            tr = _trust(i, day, trust, trust_day, fade)
             score = np.float64(_F32_HALF * fit[i]) + 0.25 * tr
             score = score + (0.25 if in_market_until[i] > day else 0.0)
             if not score >= threshold:
@@ -348,7 +353,7 @@ def talks(u, n, referral_weight, w_max, stage, trust, trust_day, fade, day):
         if customer[j]:
             speaker_trust[j] = 1.0
         else:
-            speaker_trust[j] = np.float64(trust[i]) * fade[day - trust_day[i]]
+            speaker_trust[j] = _trust(i, day, trust, trust_day, fade)
     return speakers, rows, customer, speaker_trust
 
 

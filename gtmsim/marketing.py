@@ -119,8 +119,10 @@ class MarketingProgram(mesa.Agent):
 
         Candidates come from the whole audience by segment weight, each with one row of
         uniforms whatever becomes of it, and are then thinned (fit preference; for a `known`
-        audience, those never aware; a prospect's first touch of the day). So two scenarios on one seed touch the same prospects
-        with the same chances wherever their states agree (common random numbers).
+        audience, those never aware; a prospect's first touch of the day). So two scenarios on
+        one seed touch the same prospects with the same chances wherever their states agree
+        (common random numbers). Returns the touches, their chances and the touches paid for
+        (before the first-of-the-day rule).
         """
         p = self.model.prospects
         if self.cdf is None:

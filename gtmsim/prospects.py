@@ -50,8 +50,7 @@ def draw_count(rng: np.random.Generator, mean: float) -> int:
     Unlike `rng.poisson`, it always takes one number from the stream, so streams of two
     scenarios with slightly different means stay in step (common random numbers).
     """
-    u = rng.random()
-    return max(0, int(np.ceil(pdtrik(u, mean)))) if mean > 0 else 0
+    return draw_counts([rng], [mean])[0]
 
 
 def draw_counts(rngs: list[np.random.Generator], means: list[float]) -> list[int]:
