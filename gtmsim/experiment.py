@@ -1074,10 +1074,10 @@ def estimate_run_seconds(scenario: Scenario, months: int | None = None) -> float
     """Rough CPU seconds of one run, to warn before huge work.
 
     A month costs a fixed part plus parts growing with the prospects and the reps (the
-    largest team the timeline sets). Calibrated by timing `baseline` on one core of a
-    2-core x86 machine (benchmarks/bench_throughput.py): 0.009 s a month at 2,000
-    prospects, 0.013 at 50,000, 0.048 at 1,000,000 (4 reps), 1 s a month at 2,000 reps;
-    a rough figure, good to a factor of about two.
+    largest team the timeline sets). Calibrated by timing `baseline` (CPU seconds, compiled
+    kernels, one core of a 2-core x86 machine, December 2026): 0.008 s a month at 2,000
+    prospects, 0.014 at 50,000, 0.037 at 200,000 (4 reps), 0.043 at 300 reps and 0.127 at
+    1,000 reps (2,000 prospects); a rough figure, good to a factor of about two.
     """
     reps = [scenario.sales.reps]
     for change in scenario.timeline:
@@ -1085,7 +1085,7 @@ def estimate_run_seconds(scenario: Scenario, months: int | None = None) -> float
                                if isinstance(change.set.get("sales"), dict) else None)
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             reps.append(value)
-    per_month = 0.009 + 4e-8 * scenario.market.prospects + 4.8e-4 * max(reps)
+    per_month = 0.0075 + 1e-7 * scenario.market.prospects + 1.2e-4 * max(reps)
     return (months or scenario.months) * per_month
 
 

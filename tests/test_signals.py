@@ -295,13 +295,13 @@ def test_a_huge_grid_is_refused_before_it_is_built(tmp_path, capsys):
 
 
 def test_long_work_is_refused_with_an_estimate_unless_yes(tmp_path, capsys):
-    code = main(["compare", "baseline", "--set", "sales.reps=100000", "--reps", "10",
+    code = main(["compare", "baseline", "--set", "sales.reps=100000", "--reps", "30",
                  "--workers", "2", "--out", str(tmp_path / "x")])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
-    assert "10 runs ×" in err and "on 2 workers" in err and "--yes" in err
+    assert "30 runs ×" in err and "on 2 workers" in err and "--yes" in err
     assert not (tmp_path / "x").exists()
-    code = main(["run", "baseline", "--set", "sales.reps=100000", "--months", "120",
+    code = main(["run", "baseline", "--set", "sales.reps=100000", "--months", "600",
                  "--out", str(tmp_path / "r")])
     err = capsys.readouterr().err
     assert code == 2 and "--yes" in err and not (tmp_path / "r").exists()
