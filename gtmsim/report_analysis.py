@@ -235,7 +235,7 @@ def _explain(folder: Path, manifest: Mapping[str, Any], charts: _Charts) -> tupl
     title = f"Why {lb} differs from {la}: the gap split by Shapley value"
     shown = [n for n in EXPLAIN_OUTCOMES if n in set(gaps["outcome"])
              and int(gaps.loc[gaps["outcome"] == n, "n"].iloc[0]) > 0]
-    body = [_sentence_html(explain_headline(contributions, gaps, shown[0], a, b))
+    body = [_sentence_html(explain_headline(contributions, gaps, shown[0], la, lb))
             if shown else "<p>No key outcome has a value in every replication.</p>"]
     warning = few_reps_warning(int(manifest.get("reps") or 0))
     if warning:
@@ -262,7 +262,7 @@ def _explain(folder: Path, manifest: Mapping[str, Any], charts: _Charts) -> tupl
                         "same in every replication; no factor contributes.</p>")
             continue
         if name != shown[0]:
-            body.append(f"<p>{_esc(explain_headline(contributions, gaps, name, a, b))}</p>")
+            body.append(f"<p>{_esc(explain_headline(contributions, gaps, name, la, lb))}</p>")
         body.append(charts.add(f"waterfall_{name}", lambda ax, name=name: plot_waterfall(
             contributions, gaps, name, a=la, b=lb, ax=ax)))
     rows = []
@@ -505,7 +505,11 @@ def _optimize(folder: Path, manifest: Mapping[str, Any],
     chosen_name = chosen["scenario"].iloc[0] if len(chosen) else None
     start_name = summary["scenario"].iloc[0] if len(summary) else start.name
     reeval_reps = manifest.get("reevaluate_reps")
-    headline = optimize_headline(summary, first, best, kept, int(reeval_reps or 0), months)
+    if first.outcome is None:  # p_target: the share of fresh replications reaching the target
+        headline = _p_target_headline(folder, manifest, chosen_name, start_name, best, kept,
+                                      read_experiment)
+    else:
+        headline = optimize_headline(summary, first, best, kept, int(reeval_reps or 0), months)
     body = [_sentence_html(headline)]
     warning = few_reps_warning(int(reeval_reps or 0))
     if warning:
@@ -527,7 +531,7 @@ def _optimize(folder: Path, manifest: Mapping[str, Any],
         body += ["<h2>Constraints</h2>",
                  _constraints_html(folder, constraints, chosen_name, start_name, trials,
                                    best_trial, read_experiment)]
-    if len(summary):
+    if len(summary) and summary["scenario"].nunique() > 1:
         wanted = [*dict.fromkeys([*(o.outcome for o in objectives if o.outcome),
                                   *OPTIMIZE_OUTCOMES])]
         rows = []
@@ -595,6 +599,36 @@ def optimize_headline(summary: pd.DataFrame, first: Any, best: Any, kept: bool, 
             f"{_value(o.unit, start['mean'])} (paired 95% CI "
             f"{_interval(o.unit, r['diff_ci_low'], r['diff_ci_high'], signed=True)} on {reps} "
             f"fresh replications): {word} the start.")
+
+
+def _p_target_headline(folder: Path, manifest: Mapping[str, Any], chosen: str | None,
+                       start: str, best: Any, kept: bool,
+                       read_experiment: Callable[[Path], Any]) -> str:
+    from gtmsim.analysis import optimize as opt
+    from gtmsim.analysis.sensitivity import _wilson
+
+    target = manifest.get("target")
+    if best is None:
+        return ("No trial met the constraints: there is no best plan (widen the ranges or "
+                "relax the limits).")
+    try:
+        runs = read_experiment(folder / opt.REEVALUATION_DIR).runs
+    except ResultsError as exc:
+        raise ReportError(str(exc)) from None
+    last = runs[runs["month"] == runs["month"].max()]
+
+    def share(plan: str) -> str:
+        hit = last.loc[last["scenario"] == plan, "cumulative_bookings"] >= float(target)
+        lo, hi = _wilson(int(hit.sum()), len(hit))
+        return (f"{hit.mean():.0%} of {len(hit)} fresh replications (95% Wilson interval "
+                f"{lo:.0%} to {hi:.0%})")
+
+    goal = f"the bookings target of {_value('$', float(target))}"
+    if kept or chosen is None or chosen == start:
+        return (f"No searched plan reached {goal} more often than the starting plan, which "
+                f"reaches it in {share(start)}: best.toml keeps the starting plan.")
+    return (f"The chosen plan ({chosen}) reaches {goal} in {share(chosen)}; the starting plan "
+            f"in {share(start)}.")
 
 
 def _constraints_html(folder: Path, constraints: Sequence[Any], chosen: str | None,

@@ -13,7 +13,7 @@ import pytest
 
 from gtmsim.cli import main
 from gtmsim.experiment import OUTCOMES, format_value, interval_text
-from gtmsim.report_analysis import box_words, headline_numbers, key_words
+from gtmsim.report_analysis import box_words, build_report, headline_numbers, key_words
 from gtmsim.takeaways import fmt
 
 TINY = ["--set", "market.prospects=2000", "--months", "6", "--reps", "2", "--workers", "1"]
@@ -264,3 +264,36 @@ def test_calibrate_and_forecast_write_their_page_with_report(tmp_path, capsys):
                  "1", "--workers", "1", "--report", "-q"]) == 0
     assert (tmp_path / "cal" / "forecast" / "report.html").is_file()
     assert "Contraction" in (tmp_path / "cal" / "report.html").read_text()
+
+
+def test_the_boxes_where_a_decision_flips_are_listed_with_their_numbers(folders, tmp_path):
+    folder = tmp_path / "flips"
+    shutil.copytree(folders["sensitivity"], folder)
+    pd.DataFrame([{"box": "sales.reps ≤ 4", "sales.reps_low": 2.0, "sales.reps_high": 4.5,
+                   "alignment.sla_days_low": 0.0, "alignment.sla_days_high": 5.0,
+                   "points": 3, "flips": 2, "coverage": 1.0, "density": 2 / 3}]).to_csv(
+        folder / "boxes.csv", index=False)
+    page = build_report(folder)
+    text = page.read_text(encoding="utf-8")
+    assert ("<td>sales reps (sales.reps) ≤ 4</td><td>2 of 3</td><td>67%</td><td>100%</td>"
+            in text)
+
+
+def test_optimize_pages_of_no_feasible_plan_and_of_a_bookings_target(tmp_path):
+    plan = tmp_path / "plan.toml"
+    plan.write_text(PLAN, encoding="utf-8")
+    common = [str(plan), "--vary", "sales.reps=2:8:int", "--trials", "2", "--reps", "2",
+              "--top", "1", "--workers", "1", "--report", "-q"]
+    assert main(["optimize", *common, "--constraint", "customers>=1e9",
+                 "--out", str(tmp_path / "none")]) == 0
+    assert headline_numbers(tmp_path / "none" / "report.html").startswith(
+        "No trial met the constraints")
+    assert main(["optimize", *common, "--objective", "p_target", "--target", "20000",
+                 "--out", str(tmp_path / "p")]) == 0
+    runs = pd.read_parquet(tmp_path / "p" / "reevaluation" / "runs.parquet")
+    last = runs[runs["month"] == runs["month"].max()]
+    start = last[last["scenario"] == "two_programs"]
+    share = (start["cumulative_bookings"] >= 20000).mean()
+    head = headline_numbers(tmp_path / "p" / "report.html")
+    assert "bookings target of $20k" in head
+    assert "the starting plan" in head and f"{share:.0%} of 2 fresh replications" in head
