@@ -17,19 +17,15 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import matplotlib.pyplot as plt
+import pandas as pd
+from matplotlib.axes import Axes
 
-matplotlib.use("Agg", force=False)
-
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-
-from gtmsim import decision  # noqa: E402
-from gtmsim.charts import SLIDE  # noqa: E402
-from gtmsim.experiment import OUTCOMES, few_reps_warning, format_value, interval_text  # noqa: E402
-from gtmsim.report import CHARTS_DIR, CSS, REPORT, ReportError  # noqa: E402
-from gtmsim.results import (  # noqa: E402
+from gtmsim import decision
+from gtmsim.charts import SLIDE
+from gtmsim.experiment import OUTCOMES, few_reps_warning, format_value, interval_text
+from gtmsim.report import CHARTS_DIR, CSS, REPORT, ReportError
+from gtmsim.results import (
     MANIFEST,
     ResultsError,
     atomic_write,
@@ -37,8 +33,8 @@ from gtmsim.results import (  # noqa: E402
     read_manifest,
     read_parquet,
 )
-from gtmsim.scenario import ScenarioError, label_of, readable_name  # noqa: E402
-from gtmsim.takeaways import HIGHER, LOWER, UNCLEAR, verdict  # noqa: E402
+from gtmsim.scenario import ScenarioError, label_of, readable_name
+from gtmsim.takeaways import HIGHER, LOWER, UNCLEAR, verdict
 
 KINDS = ("explain", "sensitivity", "optimize")
 OUTCOME = {o.name: o for o in OUTCOMES}
@@ -206,9 +202,9 @@ def explain_headline(contributions: pd.DataFrame, gaps: pd.DataFrame, outcome: s
     o = OUTCOME[outcome]
     g = gaps[gaps["outcome"] == outcome].iloc[0]
     c = contributions[contributions["outcome"] == outcome]
+    ci = _interval(o.unit, g["gap_ci_low"], g["gap_ci_high"], signed=True)
     gap_text = (f"The gap in {o.label.lower()}, {b} − {a}, is "
-                f"{_value(o.unit, g['gap'], signed=True)} "
-                f"(paired 95% CI {_interval(o.unit, g['gap_ci_low'], g['gap_ci_high'], signed=True)})")
+                f"{_value(o.unit, g['gap'], signed=True)} (paired 95% CI {ci})")
     if not len(c) or not math.isfinite(g["gap"]) or (c["contribution"].abs() == 0).all():
         return gap_text + "; no factor contributes to it."
     top = c.loc[c["contribution"].abs().idxmax()]
@@ -432,8 +428,12 @@ def _sensitivity(folder: Path, manifest: Mapping[str, Any],
             "with its interactions; the noise line is the share that is replication noise.")
     body += [_table(header, rows, css="kpi"), f'<p class="note">{_esc(note)}</p>']
     points = len(manifest.get("points") or [])
-    lines = [f"{'Morris screening (SALib), ' + str(sec.get('samples')) + ' trajectories on ' + str(sec.get('levels')) + ' levels' if method == 'morris' else 'Sobol indices (SALib, Saltelli sample), ' + str(sec.get('samples')) + ' base samples'}: "
-             f"{points} points × {_esc(manifest.get('reps'))} replications over "
+    sampled = (f"{points // 2} points × 2 scenarios" if d else f"{points} points")
+    design = (f"Morris screening (SALib), {sec.get('samples')} trajectories on "
+              f"{sec.get('levels')} levels" if method == "morris" else
+              f"Sobol indices (SALib, Saltelli sample), {sec.get('samples')} base samples")
+    lines = [f"{_esc(design)}: "
+             f"{sampled} × {_esc(manifest.get('reps'))} replications over "
              f"{_esc(manifest.get('months'))} months on common random numbers; SALib analyses "
              "each point's mean over replications, and the replication noise is reported "
              "on its own line (two-way analysis of variance of points × replications)."]
@@ -482,7 +482,8 @@ def _optimize(folder: Path, manifest: Mapping[str, Any],
         trials = read_parquet(folder / opt.TRIALS, ["trial", "state", "simulated", "feasible"])
     except ResultsError as exc:
         raise ReportError(str(exc)) from None
-    summary = _csv(folder / opt.SUMMARY) if (folder / opt.SUMMARY).stat().st_size else pd.DataFrame()
+    summary = (_csv(folder / opt.SUMMARY) if (folder / opt.SUMMARY).stat().st_size
+               else pd.DataFrame())
     objectives = [opt.OBJECTIVES[n] for n in manifest.get("objectives", []) if n in opt.OBJECTIVES]
     if not objectives:
         raise ReportError(f"{folder / MANIFEST}: malformed (objectives "
@@ -493,14 +494,16 @@ def _optimize(folder: Path, manifest: Mapping[str, Any],
 
         start = scenario_from_dict(manifest["scenario"], str(folder / MANIFEST))
     except (KeyError, ScenarioError) as exc:
-        raise ReportError(f"{folder / MANIFEST}: malformed (the starting scenario: {exc})") from None
+        raise ReportError(f"{folder / MANIFEST}: malformed (the starting scenario: "
+                          f"{exc})") from None
     first = objectives[0]
     vary = [v.split("=", 1)[0] for v in manifest.get("vary", [])]
     best, best_trial = manifest.get("best"), manifest.get("best_trial")
     kept = bool(manifest.get("kept_start"))
     months = manifest.get("months")
     limits = ", ".join(c.text for c in constraints) or "no constraint"
-    title = f"Optimising {label_of(manifest['scenario'])}: {' and '.join(o.label.lower() for o in objectives)} under {limits}"
+    goals = " and ".join(o.label.lower() for o in objectives)
+    title = f"Optimising {label_of(manifest['scenario'])}: {goals} under {limits}"
     chosen = summary[summary["chosen"].astype(bool)] if len(summary) else summary
     chosen_name = chosen["scenario"].iloc[0] if len(chosen) else None
     start_name = summary["scenario"].iloc[0] if len(summary) else start.name

@@ -199,7 +199,8 @@ def test_report_command_renders_the_folders_elsewhere_and_refuses_a_deck(folders
     out = tmp_path / "pages" / "explain.html"
     out.parent.mkdir()
     assert main(["report", str(folders["explain"]), "-o", str(out)]) == 0
-    assert out.is_file() and (out.parent / "charts" / "01_waterfall_cumulative_bookings.png").is_file()
+    assert out.is_file()
+    assert (out.parent / "charts" / "01_waterfall_cumulative_bookings.png").is_file()
     assert headline_numbers(out) == headline_numbers(folders["explain"] / "report.html")
     capsys.readouterr()
     for folder in folders.values():
