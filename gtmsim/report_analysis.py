@@ -324,6 +324,9 @@ def sensitivity_headline(indices: pd.DataFrame, method: str, outcome_text: str,
     noise = indices[indices["key"] == NOISE]
     col, conf = ("mu_star", "mu_star_conf") if method == "morris" else ("ST", "ST_conf")
     floor = float(noise[col].iloc[0]) if len(noise) else math.nan
+    if not keyed[col].notna().any():
+        return (f"SALib gave no index of {outcome_text} for any key (it gives none when the "
+                "outcome does not vary across the sampled points).")
     top = keyed.loc[keyed[col].idxmax()]
 
     def shown(v: float) -> str:
