@@ -652,7 +652,7 @@ def compare_command(scenario_names: tuple[str, ...], reps: int, seed: int | None
         result = _run_analysis(f"explain {' '.join(scenario_names)}",
                                lambda **kw: ex.explain(*scenario_names, **kw), folder=folder,
                                workers=workers, scheduler=scheduler, quiet=quiet,
-                               as_json=as_json, with_report=False, reps=reps, seed=seed,
+                               as_json=as_json, with_report=with_report, reps=reps, seed=seed,
                                months=months, overrides=list(overrides), resume=resume,
                                force=force, yes=yes)
         _print_explanation(result, quiet=quiet, as_json=as_json)
@@ -692,17 +692,19 @@ def _run_analysis(label: str, call: Callable[..., Any], *, folder: Path, workers
     """Shared body of the analysis verbs: checks, progress, Ctrl-C; returns the result."""
     if workers is not None and scheduler is not None:
         raise click.UsageError("--workers and --scheduler exclude each other; give one")
-    if with_report:
-        raise click.UsageError("--report: the leadership report does not read analysis "
-                               "folders yet; the charts are written to --out/charts/ anyway")
     _check_writable(folder)
     show_progress = not quiet and not as_json and err.is_terminal
     with _progress_bar(show_progress, "runs", rate=True) as progress:
         on_run = _CountingTask(progress, label)
         with _interruptible(progress, lambda: _runs_kept(on_run.done, folder)), \
                 _stored_run_warnings():
-            return call(workers=workers, scheduler=scheduler, out=folder, progress=on_run,
-                        command=_canonical_command(), **kwargs)
+            result = call(workers=workers, scheduler=scheduler, out=folder, progress=on_run,
+                          command=_canonical_command(), **kwargs)
+    if with_report:  # the verb's page: report.html and charts/ in the folder
+        from gtmsim.report_analysis import build_report as analysis_report
+
+        result.files.append(analysis_report(folder))
+    return result
 
 
 def _names_or_all_problems(scenario_names: Sequence[str], overrides: Sequence[str],
@@ -1190,13 +1192,15 @@ def _check_writable(folder: Path) -> None:
 @click.option("--force", is_flag=True, help="Replace the study in --out.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no table; print the folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--report", "with_report", is_flag=True,
+              help="Also write the report page (report.html and charts/) in --out.")
 @click.option("--yes", is_flag=True, help="Start even when the work is estimated at over 30 minutes.")
 def optimize_command(scenario: str, vary_texts: tuple[str, ...],
                      constraint_texts: tuple[str, ...], objective: str, target: float | None,
                      trials: int, reps: int, top: int, seed: int | None, months: int | None,
                      overrides: tuple[str, ...], workers: int | None, scheduler: str | None,
                      out_dir: Path | None, resume: bool, force: bool, quiet: bool,
-                     as_json: bool, yes: bool) -> None:
+                     as_json: bool, yes: bool, with_report: bool = False) -> None:
     """Search the --vary keys of SCENARIO for the best plan under the --constraints (Optuna,
     common random numbers), then evaluate the best few again on fresh seeds against it."""
     from gtmsim.analysis import optimize as opt
@@ -1219,6 +1223,10 @@ def optimize_command(scenario: str, vary_texts: tuple[str, ...],
     files = [str(result.folder / f) for f in (opt.TRIALS, opt.SUMMARY, opt.BEST, opt.STUDY_DB,
                                                MANIFEST)
              if (result.folder / f).exists()]
+    if with_report:
+        from gtmsim.report_analysis import build_report as analysis_report
+
+        files.append(str(analysis_report(result.folder)))
     start_values = {v.key: opt.start_value(result.start, v.key) for v in result.vary}
     if as_json:
         click.echo(json.dumps({
@@ -1387,7 +1395,8 @@ def _optional_path(value: str | None, option: str) -> Path | bool | None:
 def report_command(folder: Path, output: Path | None, pptx: str | None) -> None:
     """Write the leadership report of a results FOLDER (of run, compare or sweep): one
     self-contained HTML page, and each chart as a 16:9 PNG beside it; with --pptx, also
-    a slide deck. Calibration and forecast folders get their own page, without a deck."""
+    a slide deck. Calibration, forecast, explain, sensitivity and optimize folders get
+    their own page, without a deck."""
     from gtmsim import report_calibration
 
     from gtmsim.results import read_manifest
@@ -1402,6 +1411,15 @@ def report_command(folder: Path, output: Path | None, pptx: str | None) -> None:
                                    "HTML report only")
         path = report_calibration.build_report(folder, output)
         out.print(f"Report: {path}", markup=False)
+        return
+    if kind in ("explain", "sensitivity", "optimize"):
+        if pptx is not None:
+            raise click.UsageError(f"--pptx: slide decks are made of run, compare and sweep "
+                                   f"folders; {kind} folders get the HTML report only")
+        from gtmsim.report_analysis import build_report as analysis_report
+
+        path = analysis_report(folder, output)
+        out.print(f"Report: {path} (charts in {path.parent / 'charts'})", markup=False)
         return
     from gtmsim.report import CHARTS_DIR
 

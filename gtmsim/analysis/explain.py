@@ -420,7 +420,9 @@ def explain(
                                                     GAPS: csv_writer(gaps)}
         if charts:
             files.update(_chart_writers(result))
-        section = {"a": sa.name, "b": sb.name, "method": method,
+        section = {"a": sa.name, "b": sb.name, "a_label": sa.display_label,
+                   "b_label": sb.display_label, "a_question": sa.question,
+                   "b_question": sb.question, "method": method,
                    "permutations": len(orders), "confidence": confidence,
                    "masks": masks if method == "permutations" else None,
                    "factors": [{"name": f.name, "keys": list(f.keys)} for f in found]}

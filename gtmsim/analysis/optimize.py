@@ -560,7 +560,7 @@ def _clear(folder: Path) -> None:
     """--force: remove what an optimize study wrote."""
     for name in (POINTS_DIR, REEVALUATION_DIR, CHARTS_DIR, PARETO_DIR):
         shutil.rmtree(folder / name, ignore_errors=True)
-    for name in (STUDY_DB, TRIALS, SUMMARY, BEST, MANIFEST):
+    for name in (STUDY_DB, TRIALS, SUMMARY, BEST, MANIFEST, "report.html"):
         (folder / name).unlink(missing_ok=True)
 
 
