@@ -54,7 +54,8 @@ def test_weighted_resampling_follows_the_weights_and_is_seeded():
 def test_decision_draws_the_fitted_keys_from_the_posterior(tmp_path):
     cal = calibration_folder(tmp_path / "cal")
     out = tmp_path / "d"
-    result = sensitivity("baseline", ["alignment.sla_days=0:7", "marketing.programs.paid_ads.monthly_budget=1000:20000"],
+    result = sensitivity("baseline", ["alignment.sla_days=0:7",
+                                      "marketing.programs.paid_ads.monthly_budget=1000:20000"],
                          posterior=cal, samples=12, reps=2, months=3, workers=1, out=out,
                          overrides=SMALL, decision=["siloed", "aligned"])
     assert result.method == "pawn"

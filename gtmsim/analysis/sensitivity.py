@@ -379,7 +379,7 @@ def morris_noise_floor(y: np.ndarray, k: int, levels: int = 4) -> float:
     return float(math.sqrt(2 / math.pi) * se.mean())
 
 
-def pawn_floor(x: np.ndarray, y: np.ndarray, seed: int) -> dict[str, float]:
+def pawn_floor(y: np.ndarray, seed: int) -> dict[str, float]:
     """The PAWN indices a key with no effect gets on this sample: those of a column of
     uniform random values, independent of `y` (PAWN's Kolmogorov–Smirnov distances stay
     above 0 in a finite sample; a key whose median is not above this is not told apart
@@ -567,7 +567,7 @@ def sensitivity(
     elif method == "pawn":
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            noise_row = {"key": NOISE, **pawn_floor(x, y, base_seed % 2**32)}
+            noise_row = {"key": NOISE, **pawn_floor(y, base_seed % 2**32)}
     else:
         conf = _noise_share_conf(y_runs, confidence, base_seed % 2**32)
         of_mean = noise_share_of_mean(y_runs)
