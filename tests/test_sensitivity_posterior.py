@@ -122,3 +122,16 @@ def test_morris_or_sobol_with_a_posterior_is_refused(tmp_path):
         sensitivity("baseline", [], posterior=cal, method="morris")
     fits, post = read_posterior(cal)
     assert [f.key for f in fits] == ["alignment.sla_days", "sales.reps"] and len(post) == 3
+
+
+def test_pawn_ranks_a_key_with_effect_first_and_one_without_near_the_no_effect_line():
+    from gtmsim.analysis.sensitivity import Range, analyse, draw, pawn_floor
+
+    ranges = [Range("a", 0, 1), Range("none", 0, 1)]
+    x = draw(ranges, "pawn", 400, seed=3)
+    y = 3 * x[:, 0] + np.random.default_rng(4).normal(0, 0.1, 400)
+    table = analyse(ranges, "pawn", x, y, seed=3).set_index("key")
+    floor = pawn_floor(y, 3)["median"]
+    assert table.index[0] == "a" and table.loc["a", "median"] > 0.5
+    assert table.loc["none", "median"] < 0.2 and floor < 0.2
+    assert abs(table.loc["none", "median"] - floor) < 0.1
