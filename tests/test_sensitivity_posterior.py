@@ -135,3 +135,28 @@ def test_pawn_ranks_a_key_with_effect_first_and_one_without_near_the_no_effect_l
     assert table.index[0] == "a" and table.loc["a", "median"] > 0.5
     assert table.loc["none", "median"] < 0.2 and floor < 0.2
     assert abs(table.loc["none", "median"] - floor) < 0.1
+
+
+@pytest.mark.slow
+def test_a_real_calibration_folder_feeds_the_decision(tmp_path):
+    """The same through a folder `calibrate` wrote (a tiny, quick one)."""
+    from gtmsim import calibrate, load_scenario, simulate
+    from gtmsim.results import write_run
+
+    tiny = ["market.prospects=2000", "market.in_market_share=0.2", "months=6"]
+    write_run(simulate(load_scenario("baseline", [*tiny, "market.qualify_rate=0.5"]), seed=2,
+                       months=6), tmp_path / "truth")
+    history = tmp_path / "history.csv"
+    assert main(["history", str(tmp_path / "truth"), "-o", str(history), "--columns",
+                 "new_leads,new_opportunities,reps,marketing_spend"]) == 0
+    calibrate("baseline", history, ["market.qualify_rate=0.05:0.95"], overrides=tiny,
+              population=8, generations=2, sims=1000, seed=5, ppc_draws=4, workers=1,
+              out=tmp_path / "cal")
+    fits, post = read_posterior(tmp_path / "cal")
+    # points run at 12 significant digits (as every sampled value)
+    drawable = {float(f"{v:.12g}") for v in post.loc[post["weight"] > 0, "market.qualify_rate"]}
+    result = sensitivity("baseline", [], posterior=tmp_path / "cal", samples=8, reps=2,
+                         months=3, workers=1, overrides=SMALL, decision=["siloed", "aligned"])
+    assert [f.key for f in fits] == result.from_posterior == ["market.qualify_rate"]
+    assert set(result.points["market.qualify_rate"]) <= drawable
+    assert result.decision["points"] == 8
