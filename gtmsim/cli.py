@@ -821,15 +821,19 @@ def explain_command(a: str, b: str, factors_text: str | None, permutations: int 
 
 def sensitivity_table(result: Any) -> Table:
     """The indices, most important key first, then the replication-noise line."""
-    morris = result.method == "morris"
+    morris, pawn = result.method == "morris", result.method == "pawn"
     o = next(o for o in exp.OUTCOMES if o.name == result.outcome)
     what = (f"{o.label}, {result.decision['b']} − {result.decision['a']}" if result.decision
             else o.label)
-    title = (f"{'Morris screening' if morris else 'Sobol indices'} of {what} "
-             f"({'μ* in outcome units per key range' if morris else 'shares of the variance of the mean outcome'}); "
-             f"one run's variance is {result.noise_share:.0%} replication noise")
+    name, unit = {"morris": ("Morris screening", "μ* in outcome units per key range"),
+                  "sobol": ("Sobol indices", "shares of the variance of the mean outcome"),
+                  "pawn": ("PAWN indices", "Kolmogorov–Smirnov distances, 0 to 1; the noise "
+                                           "line is a key with no effect")}[result.method]
+    title = (f"{name} of {what} ({unit}); one run's variance is {result.noise_share:.0%} "
+             "replication noise")
     table = Table(header_style="bold", title_justify="left", title=escape(title))
     heads = (("Key", "Range", "μ*", "± (95%)", "σ", "μ") if morris
+             else ("Key", "Range", "median", "mean", "max", "CV") if pawn
              else ("Key", "Range", "S1", "± (95%)", "ST", "± (95%) "))
     for h in heads:
         table.add_column(h, justify="left" if h in ("Key", "Range") else "right")
@@ -837,10 +841,15 @@ def sensitivity_table(result: Any) -> Table:
     for r in result.indices.itertuples():
         rng = ranges.get(r.key)
         span = f"{rng.low:g} to {rng.high:g}" if rng else ""
+        if rng and r.key in result.from_posterior:
+            span = "posterior"
         if morris:
             cells = [_fmt_outcome(o.unit, v) if o.unit != "fraction" else
                      ("–" if not math.isfinite(v) else f"{v:.3g}")
                      for v in (r.mu_star, r.mu_star_conf, r.sigma, r.mu)]
+        elif pawn:
+            cells = ["–" if not math.isfinite(v) else f"{v:.2f}"
+                     for v in (r.median, r.mean, r.maximum, r.CV)]
         else:
             cells = ["–" if not math.isfinite(v) else f"{v:.2f}"
                      for v in (r.S1, r.S1_conf, r.ST, r.ST_conf)]
@@ -850,11 +859,18 @@ def sensitivity_table(result: Any) -> Table:
 
 @app.command("sensitivity")
 @click.argument("scenario")
-@click.option("--vary", "vary_texts", multiple=True, required=True, metavar="KEY=LOW:HIGH",
-              help="A numeric key and its range, e.g. --vary sales.reps=2:8 (repeatable).")
-@click.option("--method", type=click.Choice(["morris", "sobol"]), default="morris",
-              show_default=True, help="morris: screening (elementary effects); sobol: "
-                                      "first-order and total indices.")
+@click.option("--vary", "vary_texts", multiple=True, metavar="KEY=LOW:HIGH",
+              help="A numeric key and its range, e.g. --vary sales.reps=2:8 (repeatable; "
+                   "optional with --posterior).")
+@click.option("--method", type=click.Choice(["morris", "sobol", "pawn"]),
+              help="morris: screening (elementary effects; the default); sobol: "
+                   "first-order and total indices; pawn: PAWN indices of any sample (the "
+                   "default and the only choice with --posterior).")
+@click.option("--posterior", "posterior_dir", metavar="CALIBRATION_DIR",
+              type=click.Path(path_type=Path),
+              help="Draw the keys a finished calibration fitted from its posterior "
+                   "(weighted resampling, seeded) instead of uniform ranges; a fitted key "
+                   "also given with --vary is drawn from the posterior, its range unused.")
 @click.option("--outcome", default="cumulative_bookings", show_default=True,
               help="The key outcome analysed (as in summary.csv).")
 @click.option("--samples", type=click.IntRange(min=2),
@@ -869,7 +885,7 @@ def sensitivity_table(result: Any) -> Table:
 @_experiment_options
 def sensitivity_command(scenario: str, vary_texts: tuple[str, ...], method: str, outcome: str,
                         samples: int | None, levels: int, decision_text: str | None,
-                        reps: int, seed: int | None,
+                        posterior_dir: Path | None, reps: int, seed: int | None,
                         months: int | None, overrides: tuple[str, ...], workers: int | None,
                         scheduler: str | None, out_dir: Path | None, resume: bool,
                         force: bool, quiet: bool, as_json: bool, with_report: bool,
@@ -883,7 +899,7 @@ def sensitivity_command(scenario: str, vary_texts: tuple[str, ...], method: str,
     decision = None if decision_text is None else [s.strip() for s in decision_text.split(",")]
     options = {"method": method, "outcome": outcome, "samples": samples, "levels": levels,
                "reps": reps, "seed": seed, "months": months, "overrides": list(overrides),
-               "decision": decision}
+               "decision": decision, "posterior": posterior_dir}
     vary = list(vary_texts)
     names = _names_or_all_problems([scenario, *(decision or [])], overrides,
                                    lambda: se.sensitivity(scenario, vary, **options))
@@ -899,7 +915,9 @@ def sensitivity_command(scenario: str, vary_texts: tuple[str, ...], method: str,
     e = result.experiment
     if as_json:
         click.echo(json.dumps(jsonable({
-            "kind": "sensitivity", "scenario": result.scenario, "method": method,
+            "kind": "sensitivity", "scenario": result.scenario, "method": result.method,
+            "posterior": None if result.posterior is None else str(result.posterior),
+            "from_posterior": result.from_posterior, "vary_ignored": result.vary_ignored,
             "outcome": outcome, "folder": str(e.folder), "files": files,
             "points": len(e.arms), "reps": len(e.seeds), "seed": e.seed,
             "runs": len(e.arms) * len(e.seeds), "resumed": e.resumed,
@@ -913,6 +931,12 @@ def sensitivity_command(scenario: str, vary_texts: tuple[str, ...], method: str,
         click.echo(str(e.folder))
         return
     print_split(out, sensitivity_table(result), keys=2)
+    if result.posterior is not None:
+        out.print(f"Drawn from the posterior of {result.posterior}: "
+                  f"{', '.join(result.from_posterior)}.", markup=False)
+        if result.vary_ignored:
+            out.print(f"  --vary ranges not used (the posterior wins): "
+                      f"{', '.join(result.vary_ignored)}.", markup=False)
     if result.decision:
         d = result.decision
         out.print(f"{d['b']} beats {d['a']} on {d['outcome']} at {d['p_b_better']:.0%} of the "

@@ -83,17 +83,23 @@ def plot_indices(indices: pd.DataFrame, *, method: str, outcome: str = "",
 
     Args:
         indices: `Sensitivity.indices` (or indices.csv).
-        method: "morris" (mu_star with its interval) or "sobol" (S1 and ST with theirs).
+        method: "morris" (mu_star with its interval), "sobol" (S1 and ST with theirs) or
+            "pawn" (the median over slices, with the range from minimum to maximum).
     """
     ax = _axes(ax)
     is_noise = indices["key"].str.startswith("(")
     keyed = indices[~is_noise]
-    col = "mu_star" if method == "morris" else "ST"
+    col = {"morris": "mu_star", "pawn": "median"}.get(method, "ST")
     keyed = keyed.sort_values(col, ascending=True)
     y = np.arange(len(keyed))
     if method == "morris":
         ax.barh(y, keyed["mu_star"], xerr=keyed["mu_star_conf"], color=TOTAL, capsize=3)
         ax.set_xlabel("μ* (mean absolute elementary effect, outcome units per key range)")
+    elif method == "pawn":
+        ax.barh(y, keyed["median"], color=TOTAL, capsize=3,
+                xerr=[keyed["median"] - keyed["minimum"], keyed["maximum"] - keyed["median"]])
+        ax.set_xlabel("PAWN index (median Kolmogorov–Smirnov distance over slices; "
+                      "whiskers: minimum to maximum)")
     else:
         ax.barh(y + 0.2, keyed["ST"], height=0.4, xerr=keyed["ST_conf"], color=TOTAL,
                 capsize=3, label="total (ST)")
@@ -106,10 +112,11 @@ def plot_indices(indices: pd.DataFrame, *, method: str, outcome: str = "",
         value = float(noise[col].iloc[0])
         if np.isfinite(value):
             ax.axvline(value, color=NOISE, linestyle="--", linewidth=1)
-            ax.annotate("replication noise", (value, len(keyed) - 0.5), color=NOISE,
+            label = "a key with no effect" if method == "pawn" else "replication noise"
+            ax.annotate(label, (value, len(keyed) - 0.5), color=NOISE,
                         fontsize=8, ha="left", va="top")
     ax.set_yticks(y, keyed["key"])
-    title = "Morris screening" if method == "morris" else "Sobol indices"
+    title = {"morris": "Morris screening", "pawn": "PAWN indices"}.get(method, "Sobol indices")
     ax.set_title(f"{title}{': ' + _outcome(outcome).label if outcome else ''}", fontsize=10)
     return ax
 

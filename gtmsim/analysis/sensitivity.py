@@ -20,6 +20,16 @@ Both come from a two-way analysis of variance of points × replications: on comm
 numbers part of the noise shifts every point alike (the market a seed draws) and cancels
 between points; only the rest can blur the indices.
 
+Parameter uncertainty from a calibration (`posterior=` / `--posterior CALIBRATION_DIR`):
+the keys the calibration fitted are drawn jointly from its posterior (weighted
+resampling of `posterior.parquet`, seeded), the other `--vary` keys uniformly over their
+ranges (a Latin hypercube); a key both in `--vary` and in the posterior is drawn from the
+posterior and its `--vary` range is not used (`Sensitivity.from_posterior` lists them).
+Morris and Sobol need their own sample designs, so posterior draws are analysed with
+SALib's PAWN (`method="pawn"`, the Kolmogorov–Smirnov distance between the outcome's
+distribution and its distribution with the key held in a slice of its values), which
+takes any sample. `--method pawn` without a posterior draws every key uniformly.
+
 Keys whose scenario value is a whole number (`sales.reps`, `market.prospects`) run at
 sampled values rounded to whole numbers; SALib analyses the sample it drew.
 """
@@ -50,9 +60,10 @@ POINTS = "points.parquet"
 BOXES = "boxes.csv"
 CHARTS_DIR = "charts"
 NOISE = "(replication noise)"
-METHODS = ("morris", "sobol")
+METHODS = ("morris", "sobol", "pawn")
 MORRIS_TRAJECTORIES = 10
 SOBOL_SAMPLES = 64  # a power of two, as Sobol sequences want
+PAWN_SAMPLES = 64  # points: posterior draws (or uniform ones) analysed by PAWN
 MAX_KEYS = 50
 
 
@@ -87,6 +98,9 @@ class Sensitivity:
             `runs_b_better` (the same share over single paired runs).
         boxes: with a decision: the boxes of key values in which the decision flips (see
             `discover`).
+        posterior: with `posterior=`: the calibration folder the fitted keys were drawn from.
+        from_posterior: the keys drawn from the posterior (every fitted key);
+            `vary_ignored` those of them also given a `--vary` range, which is not used.
     """
 
     scenario: str
@@ -100,6 +114,9 @@ class Sensitivity:
     files: list[Path] = field(default_factory=list)
     decision: dict[str, Any] | None = None
     boxes: pd.DataFrame | None = None
+    posterior: Path | None = None
+    from_posterior: list[str] = field(default_factory=list)
+    vary_ignored: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- input
@@ -225,6 +242,10 @@ def draw(ranges: Sequence[Range], method: str, samples: int, *, levels: int = 4,
         from SALib.sample import morris
 
         return morris.sample(problem, samples, num_levels=levels, seed=seed)
+    if method == "pawn":
+        from SALib.sample import latin
+
+        return latin.sample(problem, samples, seed=seed)
     from SALib.sample import sobol
 
     return sobol.sample(problem, samples, calc_second_order=False, seed=seed)
@@ -252,12 +273,61 @@ def analyse(ranges: Sequence[Range], method: str, x: np.ndarray, y: np.ndarray, 
                               "mu_star_conf": si["mu_star_conf"], "sigma": si["sigma"],
                               "mu": si["mu"]})
         return table.sort_values("mu_star", ascending=False, kind="stable").reset_index(drop=True)
+    if method == "pawn":
+        from SALib.analyze import pawn
+
+        si = pawn.analyze(problem, x, y, S=pawn_slices(len(y)), seed=seed)
+        table = pd.DataFrame({"key": problem["names"], "median": si["median"],
+                              "mean": si["mean"], "minimum": si["minimum"],
+                              "maximum": si["maximum"], "CV": si["CV"]})
+        return table.sort_values("median", ascending=False, kind="stable").reset_index(drop=True)
     from SALib.analyze import sobol
 
     si = sobol.analyze(problem, y, calc_second_order=False, conf_level=confidence, seed=seed)
     table = pd.DataFrame({"key": problem["names"], "S1": si["S1"], "S1_conf": si["S1_conf"],
                           "ST": si["ST"], "ST_conf": si["ST_conf"]})
     return table.sort_values("ST", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def pawn_slices(n: int) -> int:
+    """PAWN's slices of each key's values: 10, fewer for small samples (about 8 points a
+    slice, at least 2 slices)."""
+    return min(10, max(2, n // 8))
+
+
+def read_posterior(folder: str | Path) -> tuple[list[Any], pd.DataFrame]:
+    """The fitted keys and weighted posterior of a finished calibration folder.
+
+    Raises:
+        ScenarioError: the folder is not a calibration's, the calibration did not finish,
+            or its posterior is missing or malformed.
+    """
+    from gtmsim.calibration import read_calibration
+    from gtmsim.results import ResultsError
+
+    where = f"--posterior {folder}"
+    try:
+        cal = read_calibration(folder)
+    except (ResultsError, OSError, KeyError, TypeError, ValueError) as exc:
+        raise ScenarioError([f"{where}: not a finished calibration folder ({exc}); give the "
+                             "--out folder of a finished gtmsim calibrate"]) from None
+    if cal.manifest.get("status") != "complete":
+        raise ScenarioError([f"{where}: the calibration did not finish (status "
+                             f"{cal.manifest.get('status')!r}); run gtmsim calibrate again "
+                             "with --resume first"])
+    post = cal.posterior
+    w = post["weight"].to_numpy(dtype=float)
+    if len(post) == 0 or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+        raise ScenarioError([f"{where}: posterior.parquet has no usable weights (expected "
+                             "one non-negative weight per draw, not all zero)"])
+    return cal.fits, post
+
+
+def posterior_sample(post: pd.DataFrame, keys: Sequence[str], n: int, seed: int) -> np.ndarray:
+    """`n` joint draws of `keys` from a weighted posterior (resampled by weight, seeded)."""
+    w = post["weight"].to_numpy(dtype=float)
+    picks = np.random.default_rng(seed).choice(len(post), size=n, p=w / w.sum())
+    return post[list(keys)].to_numpy(dtype=float)[picks]
 
 
 def variance_components(y: np.ndarray) -> tuple[float, float, float]:
@@ -309,6 +379,16 @@ def morris_noise_floor(y: np.ndarray, k: int, levels: int = 4) -> float:
     return float(math.sqrt(2 / math.pi) * se.mean())
 
 
+def pawn_floor(y: np.ndarray, seed: int) -> dict[str, float]:
+    """The PAWN indices a key with no effect gets on this sample: those of a column of
+    uniform random values, independent of `y` (PAWN's Kolmogorov–Smirnov distances stay
+    above 0 in a finite sample; a key whose median is not above this is not told apart
+    from no effect)."""
+    dummy = np.random.default_rng((seed, 16)).uniform(0, 1, (len(y), 1))
+    table = analyse([Range("(dummy)", 0.0, 1.0)], "pawn", dummy, y, seed=seed)
+    return {c: float(table[c].iloc[0]) for c in ("median", "mean", "minimum", "maximum", "CV")}
+
+
 def _noise_share_conf(y: np.ndarray, confidence: float, seed: int) -> float:
     """Half-width of a bootstrap interval of `noise_share` over points."""
     if y.shape[1] < 2 or y.shape[0] < 3:
@@ -326,7 +406,7 @@ def sensitivity(
     scenario: Scenario | str | Path,
     vary: Mapping[str, tuple[float, float]] | Sequence[str],
     *,
-    method: str = "morris",
+    method: str | None = None,
     outcome: str = "cumulative_bookings",
     samples: int | None = None,
     levels: int = 4,
@@ -346,14 +426,17 @@ def sensitivity(
     yes: bool = False,
     charts: bool = True,
     decision: Sequence[Scenario | str | Path] | None = None,
+    posterior: str | Path | None = None,
 ) -> Sensitivity:
     """Morris or Sobol indices of `outcome` over ranges of scenario keys.
 
     Args:
         scenario: a `Scenario`, file or shipped name.
         vary: key -> (low, high), or `KEY=LOW:HIGH` strings.
-        method: "morris" (screening: `samples` trajectories, default 10) or "sobol"
-            (first-order and total indices: `samples` base samples, default 64).
+        method: "morris" (screening: `samples` trajectories, default 10), "sobol"
+            (first-order and total indices: `samples` base samples, default 64) or "pawn"
+            (PAWN indices of `samples` points, default 64: uniform draws, or posterior
+            draws with `posterior`). Default: "pawn" with a posterior, else "morris".
         outcome: a key outcome (`gtmsim.experiment.OUTCOMES`).
         levels: Morris grid levels.
         reps: replications per point (their mean is analysed; their spread is the noise).
@@ -364,20 +447,41 @@ def sensitivity(
             set in each), the indices are those of the paired difference B − A of the
             outcome, and the result gains the probability that B beats A and the boxes
             where the decision flips. `scenario` is then where the keys are checked.
+        posterior: a finished calibration folder (`gtmsim calibrate --out`): its fitted
+            keys are drawn jointly from its posterior (weighted resampling, seeded by
+            `seed`) instead of uniformly; a fitted key also in `vary` is drawn from the
+            posterior (its range is not used; see `Sensitivity.vary_ignored`). `vary` may
+            then be empty. Needs `method="pawn"` (the default with a posterior).
 
     Raises:
         ScenarioError: bad ranges, an unknown or non-numeric key (with the nearest name),
-            an unknown outcome or method, a decision scenario that does not exist — every
-            problem at once.
+            an unknown outcome or method, a decision scenario that does not exist, a
+            posterior folder that is not a finished calibration — every problem at once.
         ExperimentError, ResultsError: as for `sweep`.
     """
     texts = (list(vary) if not isinstance(vary, Mapping)
              else [f"{k}={lo}:{hi}" for k, (lo, hi) in vary.items()])
     ranges, problems = _parse_ranges(texts)
-    if not vary:
+    fits: list[Any] = []
+    post: pd.DataFrame | None = None
+    if posterior is not None:
+        try:
+            fits, post = read_posterior(posterior)
+        except ScenarioError as exc:
+            problems += exc.problems
+    if method is None:
+        method = "pawn" if posterior is not None else "morris"
+    if not vary and posterior is None:
         problems.append("--vary: give at least one KEY=LOW:HIGH, e.g. sales.reps=2:8")
     if method not in METHODS:
-        problems.append(f"--method {method}: expected morris or sobol")
+        problems.append(f"--method {method}: expected morris, sobol or pawn")
+    elif posterior is not None and method != "pawn":
+        problems.append(f"--method {method}: Morris and Sobol need their own sample designs; "
+                        "posterior draws are analysed with --method pawn (the default with "
+                        "--posterior)")
+    fitted = {f.key: (f.low, f.high) for f in fits}
+    vary_ignored = [k for k in ranges if k in fitted]
+    all_ranges = {**{k: v for k, v in ranges.items() if k not in fitted}, **fitted}
     try:
         _points.outcome(outcome)
     except ScenarioError as exc:
@@ -391,14 +495,29 @@ def sensitivity(
         base = _exp._overridden(scenario, overrides)
     except ScenarioError as exc:
         problems += [p for p in exc.problems if p not in problems]
-    if base is not None and ranges:
+    found: list[Range] = []
+    if base is not None and all_ranges:
+        before = len(problems)
         try:
-            found = check_ranges(base, ranges)
+            check_ranges(base, {k: v for k, v in all_ranges.items() if k not in fitted})
         except ScenarioError as exc:
             problems += exc.problems
+        try:  # the calibration's keys must be keys of this scenario too
+            check_ranges(base, fitted)
+        except ScenarioError as exc:
+            problems += [p.replace("--vary ", f"--posterior {posterior}: fitted key ", 1)
+                         for p in exc.problems]
+        if len(problems) == before:
+            try:
+                found = check_ranges(base, all_ranges)  # in order: --vary keys, then fitted
+                # a fitted key takes the values the calibration drew, whole or not
+                whole = {f.key: f.integer for f in fits}
+                found = [Range(r.key, r.low, r.high, whole.get(r.key, r.whole)) for r in found]
+            except ScenarioError as exc:
+                problems += exc.problems
     pair: list[Scenario] = []
     if decision is not None:
-        pair, more = _decision_pair(decision, overrides, ranges, months)
+        pair, more = _decision_pair(decision, overrides, all_ranges, months)
         problems += [p for p in more if p not in problems]
     if problems:
         raise ScenarioError(problems)
@@ -407,11 +526,16 @@ def sensitivity(
         raise ScenarioError([("--method sobol: vary at least two keys (one key's first-order "
                               "and total indices are both 1)")])
     base_seed = base.seed if seed is None else seed
-    n = samples or (MORRIS_TRAJECTORIES if method == "morris" else SOBOL_SAMPLES)
+    n = samples or {"morris": MORRIS_TRAJECTORIES, "sobol": SOBOL_SAMPLES,
+                    "pawn": PAWN_SAMPLES}[method]
     with warnings.catch_warnings():
         # SALib warns for Sobol samples that are not a power of two; --samples is the user's.
         warnings.simplefilter("ignore", UserWarning)
         x = draw(found, method, n, levels=levels, seed=base_seed % 2**32)
+    if post is not None:  # the fitted keys: joint draws from the posterior
+        cols = [i for i, r in enumerate(found) if r.key in fitted]
+        x[:, cols] = posterior_sample(post, [found[i].key for i in cols], n,
+                                      (base_seed % 2**32, 15))
     pts = run_values(found, x)
     run_base, run_pts = base, pts
     if pair:
@@ -440,6 +564,10 @@ def sensitivity(
     if method == "morris":
         noise_row = {"key": NOISE, "mu_star": morris_noise_floor(y_runs, len(found), levels),
                      "mu_star_conf": np.nan, "sigma": np.nan, "mu": np.nan}
+    elif method == "pawn":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            noise_row = {"key": NOISE, **pawn_floor(y, base_seed % 2**32)}
     else:
         conf = _noise_share_conf(y_runs, confidence, base_seed % 2**32)
         of_mean = noise_share_of_mean(y_runs)
@@ -454,7 +582,9 @@ def sensitivity(
     table = values.merge(table, on=_points.POINT, how="right")
     result = Sensitivity(scenario=base.name, method=method, outcome=outcome, ranges=found,
                          indices=indices, points=table, noise_share=share,
-                         experiment=experiment)
+                         experiment=experiment,
+                         posterior=None if posterior is None else Path(posterior),
+                         from_posterior=list(fitted), vary_ignored=vary_ignored)
     if pair:
         better = _points.outcome(outcome).better
         wins = y * better > 0
@@ -478,7 +608,9 @@ def sensitivity(
                    "confidence": confidence, "noise_share": share,
                    "noise_share_of_mean": noise_share_of_mean(y_runs),
                    "ranges": [{"key": r.key, "low": r.low, "high": r.high, "whole": r.whole}
-                              for r in found], "decision": result.decision}
+                              for r in found], "decision": result.decision,
+                   "posterior": None if posterior is None else str(posterior),
+                   "from_posterior": list(fitted), "vary_ignored": vary_ignored}
         result.files = _points.write_outputs(experiment, files, section)
     return result
 
@@ -624,5 +756,8 @@ __all__ = [
     "morris_noise_floor",
     "noise_share",
     "parse_ranges",
+    "pawn_floor",
+    "posterior_sample",
+    "read_posterior",
     "sensitivity",
 ]
