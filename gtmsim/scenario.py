@@ -410,9 +410,9 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         model = args[-1] if args else None  # dict[str, X] or list[X]: step into X
     if isinstance(model, type) and issubclass(model, BaseModel):
         return model
-    args = getattr(model, "__args__", ())
-    inner = args[-1] if args else None
-    return inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+    args = getattr(model, "__args__", ())  # dict[str, X], list[X] or X | None: the model X
+    return next((a for a in reversed(args) if isinstance(a, type) and issubclass(a, BaseModel)),
+                None)
 
 
 def _dotted(loc: Iterable[Any]) -> str:
