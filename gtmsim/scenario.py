@@ -433,8 +433,12 @@ def schema_keys(model: type[BaseModel] | None = None, prefix: str = "") -> list[
         key = f"{prefix}{name}"
         ann = field.annotation
         inner = getattr(ann, "__args__", ())
+        optional = [a for a in inner if a is not type(None)] if type(None) in inner else []
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             keys += schema_keys(ann, key + ".")
+        elif len(optional) == 1 and isinstance(optional[0], type) and issubclass(
+                optional[0], BaseModel):  # an optional section such as [founder]
+            keys += schema_keys(optional[0], key + ".")
         elif inner and isinstance(inner[-1], type) and issubclass(inner[-1], BaseModel):
             sub = "[]." if getattr(ann, "__origin__", None) is list else ".NAME."
             keys += schema_keys(inner[-1], key + sub)

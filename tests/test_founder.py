@@ -203,3 +203,19 @@ def test_marketing_hours_make_leads_and_selling_hours_carry_them():
 def test_trade_off_needs_a_founder():
     with pytest.raises(ScenarioError, match="founder: the trade-off needs a"):
         trade_off("baseline", reps=1, months=1)
+
+
+def test_the_founder_check_reports_the_crossing_and_early_lead_it_measured():
+    from gtmsim.validation import run_checks
+
+    result = run_checks("founder", "ci")[0]
+    rows = {c.criterion.split(":")[0]: c for c in result.criteria}
+    diff = result.data["difference"]["difference_mean"].to_numpy()
+    early = next(c for c in result.criteria if "lead in cumulative bookings" in c.criterion)
+    assert early.status == "info" and early.observed_value == pytest.approx(diff[2])
+    cross = next(c for c in result.criteria if c.criterion.startswith("month cumulative"))
+    measured = crossing_month(diff)
+    assert cross.status == "info"
+    assert cross.observed_value == (None if measured is None else float(measured))
+    assert result.settings["crossing_month"] == measured
+    assert len(rows) == 4 and result.passed
