@@ -223,7 +223,7 @@ def _founder_errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     found: list[tuple[str, str]] = []
     sales = data.get("sales")
     reps = sales.get("reps") if isinstance(sales, Mapping) else None
-    if reps is not None and reps != 1 and not isinstance(reps, bool):
+    if isinstance(reps, int) and not isinstance(reps, bool) and reps != 1:  # else: a type error
         found.append(("sales.reps", "the [founder] section makes the founder the whole sales "
                       f"team (one person); leave sales.reps out or set it to 1, got {_fmt_value(reps)}"))
     marketing = data.get("marketing")

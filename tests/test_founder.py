@@ -126,6 +126,23 @@ def test_bad_founder_overrides_name_the_key(key, value, expected):
     assert expected in found[0], found[0]
 
 
+def test_timeline_founder_changes_get_the_same_checks(tmp_path):
+    bad = tmp_path / "shift.toml"
+    bad.write_text('extends = "founder_led"\n[[timeline]]\nmonth = 6\n'
+                   'set = { "founder.selling_share" = 1.5 }\n', encoding="utf-8")
+    found = problems(bad)
+    assert len(found) == 1 and "timeline[0].set.founder.selling_share: must be ≤ 1.0, got 1.5" \
+        in found[0], found
+    # An unknown founder key in a timeline entry gets the nearest name.
+    late = tmp_path / "late.toml"
+    late.write_text('extends = "founder_led"\n[founder]\nweekly_hours = 40\nselling_share = 0.5\n'
+                    '[[timeline]]\nmonth = 2\nset = { "founder.weekly_hour" = 30 }\n',
+                    encoding="utf-8")
+    assert "timeline[0].set.founder.weekly_hour: unknown key; did you mean 'weekly_hours'?" \
+        in problems(late)[0]
+    assert len(problems("founder_led", {"sales.reps": 2.5})) == 1  # a type error, once
+
+
 def test_sales_reps_one_is_not_a_contradiction():
     assert load_scenario("founder_led", {"sales.reps": 1}).sales.reps == 1
 
