@@ -22,6 +22,7 @@ import pandas as pd
 
 from gtmsim import kernels
 from gtmsim.alignment import Levers
+from gtmsim.founder import programs_in_force, sales_in_force
 from gtmsim.marketing import DAYS_PER_MONTH, MarketingProgram, fit_keep, touch
 from gtmsim.metrics import COLUMNS
 from gtmsim.prospects import (
@@ -273,7 +274,7 @@ class GTMModel(mesa.Model):
         return self._new_stream((STREAMS.index("marketing"), zlib.crc32(name.encode())))
 
     def _sync_programs(self) -> None:
-        wanted = self.config.marketing.programs
+        wanted = programs_in_force(self.config)  # a founder's hours scale the founder's programs
         for name in list(self.programs):
             if name not in wanted:
                 self.programs.pop(name).remove()
@@ -284,7 +285,7 @@ class GTMModel(mesa.Model):
                 self.programs[name] = MarketingProgram(self, name, cfg, self._program_rng(name))
 
     def _sync_reps(self, hire_day: int) -> None:
-        cfg = self.config.sales
+        cfg = self.sales_config = sales_in_force(self.config)  # a founder is a team of one
         team = sorted(self.rep_by_id.values(), key=lambda r: r.unique_id)
         for rep in team:
             rep.config = cfg
@@ -452,7 +453,7 @@ class GTMModel(mesa.Model):
 
     def _observe_day(self) -> None:
         t = self.tally
-        cfg = self.config.sales
+        cfg = self.sales_config
         n = len(self.rep_by_id)
         if n:
             used = sum(r.open_deals for r in self.rep_by_id.values())

@@ -179,6 +179,66 @@ class Change(_Strict):
     note: str = ""
 
 
+# --------------------------------------------------------------------------- the founder
+
+# Channels a founder makes by hand (writing, posting, the newsletter, speaking, press);
+# paid ads and "other" are bought with money and do not depend on the founder's hours.
+FOUNDER_CHANNELS = ("content", "social", "email", "events", "pr")
+
+
+class Founder(_Strict):
+    """One person who both markets and sells and splits the week between the two.
+
+    With this section the sales team is the founder alone: `[sales]` describes a full-time
+    seller (touches a day, deal slots) and the founder sells `selling_share` of
+    `weekly_hours`; each founder-made program as written is what a full-time week of that
+    work reaches, and the founder's marketing hours scale its touches (gtmsim/founder.py).
+    """
+
+    weekly_hours: float = Field(gt=0, le=168, description="hours the founder works a week, h/week")
+    selling_share: float = Field(ge=0, le=1, description="share of the week spent selling; the "
+                                 "rest goes to the founder's marketing programs (a fraction)")
+    full_time_hours: float = Field(40.0, gt=0, le=168,
+                                   description="the full-time week, h/week, that [sales] and "
+                                               "each founder-made program as written describe")
+    programs: list[str] | None = Field(None, description="marketing programs the founder makes "
+                                       "by hand; default: every content, social, email, events "
+                                       "and pr program")
+
+
+def _founder_defaults(data: Any) -> Any:
+    """With a [founder] section and no sales.reps, the sales team is one person."""
+    if isinstance(data, Mapping) and isinstance(data.get("founder"), Mapping):
+        sales = data.get("sales", {})
+        if isinstance(sales, Mapping) and "reps" not in sales:
+            data = {**data, "sales": {**sales, "reps": 1}}
+    return data
+
+
+def _founder_errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A [founder] section contradicted by the rest of the scenario."""
+    founder = data.get("founder")
+    if not isinstance(founder, Mapping):
+        return []
+    found: list[tuple[str, str]] = []
+    sales = data.get("sales")
+    reps = sales.get("reps") if isinstance(sales, Mapping) else None
+    if isinstance(reps, int) and not isinstance(reps, bool) and reps != 1:  # else: a type error
+        found.append(("sales.reps", "the [founder] section makes the founder the whole sales "
+                      f"team (one person); leave sales.reps out or set it to 1, got {_fmt_value(reps)}"))
+    marketing = data.get("marketing")
+    programs = marketing.get("programs") if isinstance(marketing, Mapping) else None
+    names = [str(n) for n in programs] if isinstance(programs, Mapping) else []
+    made = founder.get("programs")
+    if isinstance(made, list):
+        for name in made:
+            if isinstance(name, str) and name not in names:
+                expected = f"expected one of {', '.join(names)}" if names else \
+                    "marketing.programs has none"
+                found.append(("founder.programs", f"unknown program '{name}'; {expected}"))
+    return found
+
+
 class Scenario(_Strict):
     """A validated, frozen scenario."""
 
@@ -193,7 +253,13 @@ class Scenario(_Strict):
     marketing: Marketing = Marketing()
     sales: Sales = Sales()
     alignment: Alignment = Alignment()
+    founder: Founder | None = None
     timeline: list[Change] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _founder_team(cls, data: Any) -> Any:
+        return _founder_defaults(data)
 
     @field_validator("name")
     @classmethod
@@ -227,12 +293,14 @@ class Scenario(_Strict):
                 "it will not apply" for i, c in enumerate(self.timeline) if c.month > last]
 
     def to_dict(self) -> dict[str, Any]:
-        # No label, no key: results folders written before labels existed keep their identity.
-        return self.model_dump(mode="json", exclude=set() if self.label else {"label"})
+        # No label (or founder), no key: results folders written before they existed keep
+        # their identity.
+        unset = {k for k in ("label", "founder") if not getattr(self, k)}
+        return self.model_dump(mode="json", exclude=unset)
 
 
 # Keys a timeline may change during a run: the team and the setup, not the market.
-TIMELINE_SECTIONS = ("marketing", "sales", "alignment")
+TIMELINE_SECTIONS = ("marketing", "sales", "alignment", "founder")
 
 
 # --------------------------------------------------------------------------- errors
@@ -342,9 +410,9 @@ def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
         model = args[-1] if args else None  # dict[str, X] or list[X]: step into X
     if isinstance(model, type) and issubclass(model, BaseModel):
         return model
-    args = getattr(model, "__args__", ())
-    inner = args[-1] if args else None
-    return inner if isinstance(inner, type) and issubclass(inner, BaseModel) else None
+    args = getattr(model, "__args__", ())  # dict[str, X], list[X] or X | None: the model X
+    return next((a for a in reversed(args) if isinstance(a, type) and issubclass(a, BaseModel)),
+                None)
 
 
 def _dotted(loc: Iterable[Any]) -> str:
@@ -365,8 +433,12 @@ def schema_keys(model: type[BaseModel] | None = None, prefix: str = "") -> list[
         key = f"{prefix}{name}"
         ann = field.annotation
         inner = getattr(ann, "__args__", ())
+        optional = [a for a in inner if a is not type(None)] if type(None) in inner else []
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             keys += schema_keys(ann, key + ".")
+        elif len(optional) == 1 and isinstance(optional[0], type) and issubclass(
+                optional[0], BaseModel):  # an optional section such as [founder]
+            keys += schema_keys(optional[0], key + ".")
         elif inner and isinstance(inner[-1], type) and issubclass(inner[-1], BaseModel):
             sub = "[]." if getattr(ann, "__origin__", None) is list else ".NAME."
             keys += schema_keys(inner[-1], key + sub)
@@ -629,7 +701,7 @@ def _is_number(x: Any) -> bool:
 def _semantic_errors(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Cross-key rules pydantic cannot see field by field, read from the raw data so they are
     reported together with the field errors (values of the wrong type are skipped here)."""
-    found: list[tuple[str, str]] = []
+    found: list[tuple[str, str]] = _founder_errors(data)
     market = data.get("market")
     segments = market.get("segments") if isinstance(market, Mapping) else None
     if not isinstance(segments, Mapping):
@@ -698,8 +770,8 @@ def _timeline_errors(data: Mapping[str, Any], horizon: str) -> list[tuple[str, s
         allowed = {}
         for key, value in leaves.items():
             if key.split(".", 1)[0] not in TIMELINE_SECTIONS:
-                found.append((f"{where}.set.{key}", "only marketing.*, sales.* and alignment.* "
-                              "keys can change during a run"))
+                found.append((f"{where}.set.{key}", "only marketing.*, sales.*, alignment.* and "
+                              "founder.* keys can change during a run"))
             else:
                 allowed[key] = value
         if not allowed:
@@ -840,6 +912,7 @@ def check_files(paths: Iterable[str | Path]) -> dict[str, list[str]]:
 __all__ = [
     "Alignment",
     "Change",
+    "Founder",
     "Levers",
     "Market",
     "Marketing",

@@ -21,7 +21,7 @@ def test_every_scenario_key_is_in_the_readme_reference(key):
 
 @pytest.mark.parametrize(
     "key", [k for k in schema_keys() if k.split(".")[0] in ("market", "marketing", "sales",
-                                                              "alignment")]
+                                                              "alignment", "founder")]
 )
 def test_every_model_parameter_is_explained_in_docs_model(key):
     assert f"`{key}`" in MODEL

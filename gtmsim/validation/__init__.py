@@ -14,6 +14,8 @@ the model did with theory or with published ranges:
 - `timing`: marketing shows in bookings after months and persists; outbound reps show
   within weeks and fade when they leave.
 - `funnel`: the baseline's conversions and cycle lengths sit in published B2B ranges.
+- `founder`: one founder's selling-heavy and marketing-heavy weeks: the lever's mechanism,
+  which week leads in the first months and the month cumulative bookings cross.
 
 One module per check (`gtmsim.validation.bass`, ...) on a shared core
 (`gtmsim.validation.core`: result types, shared statistics, the registry, the runner and
@@ -145,6 +147,13 @@ from gtmsim.validation.funnel import (
     plot_conversions,
     plot_cycles,
 )
+from gtmsim.validation.founder import (
+    FOUNDER_SCENARIO,
+    FOUNDER_SIZES,
+    _draw_founder,
+    check_founder,
+    plot_founder,
+)
 from gtmsim.validation import (
     bass,
     capacity,
@@ -153,10 +162,11 @@ from gtmsim.validation import (
     alignment,
     timing,
     funnel,
+    founder,
 )
 
 # The order of the table and of `gtmsim validate`.
-for _module in (bass, capacity, decay, marketing, alignment, timing, funnel):
+for _module in (bass, capacity, decay, marketing, alignment, timing, funnel, founder):
     CHECKS[_module.CHECK.name] = _module.CHECK
 
 __all__ = [
