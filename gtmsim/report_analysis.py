@@ -43,7 +43,7 @@ EXPLAIN_OUTCOMES = ("cumulative_bookings", "net_bookings", "customers", "total_c
 # Outcomes an optimize page compares the plans on, besides its objectives'.
 OPTIMIZE_OUTCOMES = ("cumulative_bookings", "net_bookings", "total_cost", "cac", "customers")
 # Charts the verbs write in charts/ themselves; the page's own are NN_name.png.
-_VERB_CHART = re.compile(r"(\d\d_[^/]+|waterfall_\w+|(morris|sobol)_\w+|search|pareto)\.png")
+_VERB_CHART = re.compile(r"(\d\d_[^/]+|waterfall_\w+|(morris|sobol|pawn)_\w+|search|pareto)\.png")
 
 
 # --------------------------------------------------------------------------- words
@@ -322,7 +322,8 @@ def sensitivity_headline(indices: pd.DataFrame, method: str, outcome_text: str,
 
     keyed = indices[indices["key"] != NOISE]
     noise = indices[indices["key"] == NOISE]
-    col, conf = ("mu_star", "mu_star_conf") if method == "morris" else ("ST", "ST_conf")
+    col, conf = {"morris": ("mu_star", "mu_star_conf"), "sobol": ("ST", "ST_conf"),
+                 "pawn": ("median", None)}[method]
     floor = float(noise[col].iloc[0]) if len(noise) else math.nan
     if not keyed[col].notna().any():
         return (f"SALib gave no index of {outcome_text} for any key (it gives none when the "
@@ -333,14 +334,17 @@ def sensitivity_headline(indices: pd.DataFrame, method: str, outcome_text: str,
         return _value(unit, v) if method == "morris" else f"{v:.2f}"
 
     clear = [r.key for r in keyed.itertuples()
-             if math.isfinite(floor) and getattr(r, col) - getattr(r, conf) > floor]
-    what = "μ*" if method == "morris" else "total index ST"
-    text = (f"{top['key']} drives {outcome_text} most: {what} {shown(top[col])} "
-            f"(± {shown(top[conf])})")
+             if math.isfinite(floor)
+             and getattr(r, col) - (getattr(r, conf) if conf else 0.0) > floor]
+    what = {"morris": "μ*", "sobol": "total index ST", "pawn": "PAWN median index"}[method]
+    text = (f"{top['key']} drives {outcome_text} most: {what} {shown(top[col])}"
+            + (f" (± {shown(top[conf])})" if conf else ""))
     if math.isfinite(floor):
         text += (f", against {shown(floor)} that replication noise alone leaves; "
-                 + (f"keys whose interval lies above the noise: {', '.join(clear)}."
-                    if clear else "no key's interval lies above the noise level."))
+                 + (f"keys {'whose interval lies' if conf else 'lying'} above the noise: "
+                    f"{', '.join(clear)}." if clear else
+                    f"no key's {'interval lies' if conf else 'index lies'} above the noise "
+                    "level."))
     else:
         text += "; the noise level is unknown (one replication)."
     return text
@@ -376,11 +380,13 @@ def _sensitivity(folder: Path, manifest: Mapping[str, Any],
     _need(folder, "sensitivity", [INDICES], manifest, "sensitivity")
     sec = manifest["sensitivity"]
     method, outcome = sec.get("method"), sec.get("outcome")
-    if method not in ("morris", "sobol") or outcome not in OUTCOME:
+    if method not in ("morris", "sobol", "pawn") or outcome not in OUTCOME:
         raise ReportError(f"{folder / MANIFEST}: malformed (sensitivity method {method!r}, "
                           f"outcome {outcome!r})")
-    cols = (["key", "mu_star", "mu_star_conf", "sigma", "mu"] if method == "morris"
-            else ["key", "S1", "S1_conf", "ST", "ST_conf"])
+    cols = {"morris": ["key", "mu_star", "mu_star_conf", "sigma", "mu"],
+            "sobol": ["key", "S1", "S1_conf", "ST", "ST_conf"],
+            "pawn": ["key", "median", "mean", "minimum", "maximum", "CV"]}[method]
+    names = {"morris": "Morris screening", "sobol": "Sobol indices", "pawn": "PAWN indices"}
     indices = _columns(folder / INDICES, _csv(folder / INDICES), cols)
     o = OUTCOME[outcome]
     d = sec.get("decision")
@@ -388,7 +394,7 @@ def _sensitivity(folder: Path, manifest: Mapping[str, Any],
     scenario = label_of((manifest.get("scenarios") or [{}])[0])
     ranges = sec.get("ranges", [])
     title = (f"What drives {what}" + ("" if d else f" in {scenario}") + ": "
-             f"{'Morris screening' if method == 'morris' else 'Sobol indices'} of "
+             f"{names[method]} of "
              f"{', '.join(r['key'] for r in ranges)}")
     body = [_sentence_html(sensitivity_headline(indices, method, what, o.unit))]
     warning = few_reps_warning(int(manifest.get("reps") or 0))
@@ -418,23 +424,33 @@ def _sensitivity(folder: Path, manifest: Mapping[str, Any],
         if method == "morris":
             nums = [_value(o.unit, v) for v in (r.mu_star, r.mu_star_conf, r.sigma, r.mu)]
         else:
-            nums = ["–" if not math.isfinite(v) else f"{v:.2f}"
-                    for v in (r.S1, r.S1_conf, r.ST, r.ST_conf)]
+            values = ((r.S1, r.S1_conf, r.ST, r.ST_conf) if method == "sobol" else
+                      (r.median, r.mean, r.minimum, r.maximum, r.CV))
+            nums = ["–" if not math.isfinite(v) else f"{v:.2f}" for v in values]
         rows.append([r.key if r.key == NOISE else key_words(r.key), span, *nums])
-    header = (["Key", "Range", "μ*", "± (95%)", "σ", "μ"] if method == "morris"
-              else ["Key", "Range", "S1", "± (95%)", "ST", "± (95%)"])
+    header = {"morris": ["Key", "Range", "μ*", "± (95%)", "σ", "μ"],
+              "sobol": ["Key", "Range", "S1", "± (95%)", "ST", "± (95%)"],
+              "pawn": ["Key", "Range", "median", "mean", "min", "max", "CV"]}[method]
     note = ("μ* is the mean absolute elementary effect of moving a key across its range "
             f"(in {o.unit}), σ their spread (interactions, non-linearity), μ their signed "
             "mean; the noise line is the μ* replication noise alone leaves."
             if method == "morris" else
             "S1 is the share of the variance of the mean outcome a key explains alone, ST "
-            "with its interactions; the noise line is the share that is replication noise.")
+            "with its interactions; the noise line is the share that is replication noise."
+            if method == "sobol" else
+            "PAWN indices are Kolmogorov–Smirnov distances between the outcome's distribution "
+            "and its distributions within slices of one key's values (median, mean, min, max "
+            "over the slices, and their CV); the noise line is what a column of random "
+            "numbers gets on this sample.")
     body += [_table(header, rows, css="kpi"), f'<p class="note">{_esc(note)}</p>']
     points = len(manifest.get("points") or [])
     sampled = (f"{points // 2} points × 2 scenarios" if d else f"{points} points")
     design = (f"Morris screening (SALib), {sec.get('samples')} trajectories on "
               f"{sec.get('levels')} levels" if method == "morris" else
-              f"Sobol indices (SALib, Saltelli sample), {sec.get('samples')} base samples")
+              f"Sobol indices (SALib, Saltelli sample), {sec.get('samples')} base samples"
+              if method == "sobol" else
+              f"PAWN indices (SALib) of {sec.get('samples')} points"
+              + (" drawn from a calibration's posterior" if sec.get("posterior") else ""))
     lines = [f"{_esc(design)}: "
              f"{sampled} × {_esc(manifest.get('reps'))} replications over "
              f"{_esc(manifest.get('months'))} months on common random numbers; SALib analyses "

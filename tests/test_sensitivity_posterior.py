@@ -94,6 +94,21 @@ def test_cli_posterior_prints_what_it_drew_and_what_won(tmp_path, capsys):
     assert "--vary ranges not used (the posterior wins): sales.reps." in printed
 
 
+def test_a_pawn_folder_gets_its_report_page(tmp_path, capsys):
+    cal = calibration_folder(tmp_path / "cal")
+    out = tmp_path / "s"
+    assert main(["sensitivity", "baseline", "--posterior", str(cal), "--vary",
+                 "marketing.programs.paid_ads.monthly_budget=1000:20000", "--samples", "8",
+                 "--reps", "2", "--months", "3", "--set", SMALL[0], "--workers", "1",
+                 "--out", str(out), "--report", "-q"]) == 0
+    page = (out / "report.html").read_text()
+    indices = pd.read_csv(out / "indices.csv")
+    top = indices[indices["key"] != "(replication noise)"].sort_values("median").iloc[-1]
+    assert "PAWN indices" in page and f"PAWN median index {top['median']:.2f}" in page
+    assert "drawn from a calibration&#x27;s posterior" in page or \
+        "drawn from a calibration's posterior" in page
+
+
 @pytest.mark.parametrize("make, expected", [
     (lambda p: calibration_folder(p, status="interrupted"), "the calibration did not finish"),
     (lambda p: p.mkdir(), "not a finished calibration folder"),
