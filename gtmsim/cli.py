@@ -970,6 +970,9 @@ def history_command(folder: Path, output: Path, columns: tuple[str, ...]) -> Non
               help="History columns to fit (default: the CRM columns present).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a scenario key first (repeatable).")
+@click.option("--months", type=click.IntRange(1, 600),
+              help="Fit only months 1 to N of the history (default: all); later rows are left "
+                   "out, e.g. to hold them back and compare a forecast with them.")
 @click.option("--sims", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Simulation budget: no new generation starts once this many are done.")
 @click.option("--population", type=click.IntRange(min=2), default=100, show_default=True,
@@ -991,7 +994,8 @@ def history_command(folder: Path, output: Path, columns: tuple[str, ...]) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--report", "with_report", is_flag=True, help="Also write report.html in --out.")
 def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
-                      columns: tuple[str, ...], overrides: tuple[str, ...], sims: int,
+                      columns: tuple[str, ...], overrides: tuple[str, ...], months: int | None,
+                      sims: int,
                       population: int, generations: int, reps: int, ppc_draws: int,
                       seed: int | None,
                       out_dir: Path | None, resume: bool, workers: int | None,
@@ -1020,7 +1024,8 @@ def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
 
         with _interruptible(bar, kept):
             cal = calibrate(scenario, history_file, list(fits), columns=_columns_option(columns),
-                            overrides=list(overrides), sims=sims, population=population,
+                            overrides=list(overrides), months=months, sims=sims,
+                            population=population,
                             generations=generations, reps=reps, seed=seed, out=out_dir,
                             ppc_draws=ppc_draws,
                             resume=resume, workers=workers, scheduler=scheduler,
@@ -1081,7 +1086,11 @@ def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
               help="Runs per draw.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed (default: the calibration's).")
 @click.option("--out", "out_dir", type=_PathOption(file_okay=False, path_type=Path),
-              help="Forecast folder (default: FOLDER/forecast).")
+              help="Forecast folder (default: FOLDER/forecast); a finished forecast there is "
+                   "replaced.")
+@click.option("--resume", is_flag=True,
+              help="Continue the forecast in --out (same calibration and options), running only "
+                   "the runs it does not hold yet; a new --target needs no new runs.")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Local worker processes (default: all cores; 1 runs in-process).")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster, e.g. tcp://h:8786.")
@@ -1090,20 +1099,24 @@ def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
 @click.option("--report", "with_report", is_flag=True, help="Also write report.html in --out.")
 def forecast_command(folder: Path, months: int, plans: tuple[str, ...], target: float | None,
                      draws: int, reps: int, seed: int | None, out_dir: Path | None,
-                     workers: int | None, scheduler: str | None, quiet: bool,
+                     resume: bool, workers: int | None, scheduler: str | None, quiet: bool,
                      as_json: bool, with_report: bool) -> None:
     """Forecast from the calibration in FOLDER: posterior draws × replications past the
-    history; fan chart, P(target) and each plan's paired difference from the current one."""
+    history; fan chart, P(target) and each plan's paired difference from the current one.
+
+    There is no --set: the market is what the calibration fitted, and a change to marketing,
+    sales or alignment is a --plan."""
     from gtmsim.forecasting import forecast
 
+    folder_out = out_dir or folder / "forecast"
     show = not quiet and not as_json and err.is_terminal
-    with _progress_bar(show) as bar:
-        task = bar.add_task("Forecasting", total=None, unit="runs")
-        with _interruptible(bar, lambda: "nothing was written"):
+    with _progress_bar(show, "runs", rate=True) as bar:
+        on_run = _CountingTask(bar, "Forecasting")
+        with _interruptible(bar, lambda: _runs_kept(on_run.done, folder_out)), \
+                _stored_run_warnings():
             fc = forecast(folder, months=months, plans=list(plans), target=target, draws=draws,
-                          reps=reps, seed=seed, out=out_dir, workers=workers, scheduler=scheduler,
-                          progress=lambda d, t: bar.update(task, completed=d, total=t),
-                          command=_canonical_command())
+                          reps=reps, seed=seed, out=out_dir, resume=resume, workers=workers,
+                          scheduler=scheduler, progress=on_run, command=_canonical_command())
     files = [str(fc.folder / f) for f in fc.manifest["files"]]
     if with_report:
         from gtmsim.report_calibration import build_report as forecast_report
