@@ -270,10 +270,10 @@ def test_forecast_resume_after_interrupt_equals_an_uninterrupted_forecast(fitted
     resumed = forecast(fitted.folder, out=cut, workers=2, resume=True,
                        progress=lambda d, t: seen.append(d), **args)
     assert seen[0] == 5 and seen[-1] == 12 and resumed.manifest["resumed"] == 5
-    pd.testing.assert_frame_equal(resumed.runs, whole.runs)
-    pd.testing.assert_frame_equal(resumed.fan, whole.fan)
-    pd.testing.assert_frame_equal(resumed.summary, whole.summary)
-    pd.testing.assert_frame_equal(resumed.plans, whole.plans)
+    pd.testing.assert_frame_equal(resumed.runs, whole.runs, check_exact=True)
+    pd.testing.assert_frame_equal(resumed.fan, whole.fan, check_exact=True)
+    pd.testing.assert_frame_equal(resumed.summary, whole.summary, check_exact=True)
+    pd.testing.assert_frame_equal(resumed.plans, whole.plans, check_exact=True)
     back = read_forecast(cut)
     assert back.manifest["status"] == "complete"
     pd.testing.assert_frame_equal(back.summary, pd.read_csv(tmp_path / "whole" / "summary.csv"))
@@ -282,6 +282,10 @@ def test_forecast_resume_after_interrupt_equals_an_uninterrupted_forecast(fitted
                      progress=lambda d, t: seen.append((d, t)), **{**args, "target": 1e12})
     assert seen[-1] == (12, 12) and again.manifest["resumed"] == 12
     assert (again.summary["p_target"] == 0.0).all()
+    # On the command line: nothing to resume is a clear error, exit 2, nothing written.
+    assert main(["forecast", str(fitted.folder), "--out", str(tmp_path / "none"),
+                 "--resume"]) == 2
+    assert not (tmp_path / "none").exists()
     # A different seed gives other runs.
     other = forecast(fitted.folder, out=tmp_path / "other", workers=1, **{**args, "seed": 5})
     assert not np.array_equal(other.runs["bookings"], whole.runs["bookings"])
