@@ -13,7 +13,8 @@ forecast continues with `resume=True` (`gtmsim forecast --resume`) and gives wha
 uninterrupted one gives: every run's seed comes from (seed, draw, replication), not from the
 order in which runs finish.
 
-The folder: `runs.parquet` (one row per plan, draw, replication and month), `runs/`, `draws.parquet`,
+The folder: `runs.parquet` (one row per plan, draw, replication and month), `runs/` (one file
+per run, what a resume reads back), `draws.parquet`,
 `fan.csv` (50/80/95% bands of monthly and cumulative bookings), `summary.csv` (per plan:
 bookings over the forecast months and the probability of reaching the target), `plans.csv`
 (each plan's paired difference from the first), `fan.png`, `manifest.json`.
