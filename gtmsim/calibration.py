@@ -501,17 +501,16 @@ def plot_predictive(ppc: pd.DataFrame, column: str, *, ax: Any = None) -> Any:
 
 def _ppc_chart_writer(ppc: pd.DataFrame) -> Callable[[Path], None]:
     def write(tmp: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        # A Figure of its own, not pyplot's: writing the file leaves the caller's backend
+        # (a notebook's inline one) and its open figures alone.
+        from matplotlib.figure import Figure
 
         cols = list(dict.fromkeys(ppc["column"]))
         n = len(cols)
         ncol = min(n, 2 if n <= 4 else 3)
         nrow = math.ceil(n / ncol)
-        fig, axes = plt.subplots(nrow, ncol, figsize=(13.33, 7.5), layout="constrained",
-                                 squeeze=False)
+        fig = Figure(figsize=(13.33, 7.5), layout="constrained")
+        axes = fig.subplots(nrow, ncol, squeeze=False)
         for ax, c in zip(axes.flat, cols):
             plot_predictive(ppc, c, ax=ax)
         for ax in list(axes.flat)[n:]:
@@ -520,7 +519,6 @@ def _ppc_chart_writer(ppc: pd.DataFrame) -> Callable[[Path], None]:
         fig.suptitle("Posterior-predictive check: history against simulated bands",
                      fontsize=13, fontweight="bold")
         fig.savefig(tmp, format="png", dpi=100)
-        plt.close(fig)
 
     return write
 

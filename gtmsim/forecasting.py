@@ -238,12 +238,12 @@ def plot_fan(fan: pd.DataFrame, history: pd.DataFrame | None, *, column: str = "
 
 def _fan_writer(fan: pd.DataFrame, history: pd.DataFrame | None) -> Callable[[Path], None]:
     def write(tmp: Path) -> None:
-        import matplotlib
+        # A Figure of its own, not pyplot's: writing the file leaves the caller's backend
+        # (a notebook's inline one) and its open figures alone.
+        from matplotlib.figure import Figure
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(1, 2, figsize=(13.33, 7.5), layout="constrained")
+        fig = Figure(figsize=(13.33, 7.5), layout="constrained")
+        axes = fig.subplots(1, 2)
         plot_fan(fan, history, column="bookings", ax=axes[0])
         plot_fan(fan, history, column="cumulative_bookings", ax=axes[1])
         axes[0].set_title("Monthly bookings", loc="left", fontweight="bold")
@@ -251,7 +251,6 @@ def _fan_writer(fan: pd.DataFrame, history: pd.DataFrame | None) -> Callable[[Pa
         fig.suptitle("Forecast from the calibration's posterior: 50/80/95% bands",
                      fontsize=13, fontweight="bold")
         fig.savefig(tmp, format="png", dpi=100)
-        plt.close(fig)
 
     return write
 

@@ -304,10 +304,20 @@ def test_calibrate_months_fits_the_first_months_only(tmp_path, capsys):
     err = " ".join(capsys.readouterr().err.split())
     assert "--months 7: " in err and "covers months 1 to 6; give at most 6" in err, err
     assert not (tmp_path / "bad").exists()
-    assert main([*common, "--months", "4", "--out", str(tmp_path / "cal")]) == 0
-    cal = read_calibration(tmp_path / "cal")
-    assert cal.manifest["months"] == 4 and cal.history.months == 4
-    assert sorted(cal.ppc["month"].unique()) == [1, 2, 3, 4]
-    # The forecast continues after the fitted months.
-    fc = forecast(cal, months=2, draws=2, reps=1, workers=1, out=tmp_path / "fc")
-    assert sorted(fc.fan["month"].unique()) == [5, 6]
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # as a notebook's inline backend: writing the charts must keep it
+    try:
+        assert main([*common, "--months", "4", "--out", str(tmp_path / "cal")]) == 0
+        cal = read_calibration(tmp_path / "cal")
+        assert cal.manifest["months"] == 4 and cal.history.months == 4
+        assert sorted(cal.ppc["month"].unique()) == [1, 2, 3, 4]
+        # The forecast continues after the fitted months.
+        fc = forecast(cal, months=2, draws=2, reps=1, workers=1, out=tmp_path / "fc")
+        assert sorted(fc.fan["month"].unique()) == [5, 6]
+        assert matplotlib.get_backend() == "svg"
+        assert (tmp_path / "cal" / "ppc.png").read_bytes()[:4] == b"\x89PNG"
+        assert (tmp_path / "fc" / "fan.png").read_bytes()[:4] == b"\x89PNG"
+    finally:
+        matplotlib.use(before)
