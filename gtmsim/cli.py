@@ -1125,6 +1125,8 @@ def forecast_command(folder: Path, months: int, plans: tuple[str, ...], target: 
     if as_json:
         click.echo(json.dumps({
             "kind": "forecast", "folder": str(fc.folder), "files": files,
+            "runs": fc.manifest["runs_total"], "resumed": fc.manifest["resumed"],
+            "seed": fc.manifest["seed"], "elapsed_s": fc.manifest["elapsed_s"],
             "summary": json.loads(fc.summary.to_json(orient="records")),
             "plans": json.loads(fc.plans.to_json(orient="records")),
         }))
@@ -1152,6 +1154,14 @@ def forecast_command(folder: Path, months: int, plans: tuple[str, ...], target: 
                          _interval("$", r.diff_lo95, r.diff_hi95, signed=True),
                          f"{r.diff_pct:+.1f}%", f"{r.ahead:.0%}")
         print_split(out, diff, keys=1)
+    m = fc.manifest
+    resumed = f", {m['resumed']} read back from the folder" if m["resumed"] else ""
+    def count(n: int, what: str) -> str:
+        return f"{n:,} {what}{'s' if n != 1 else ''}"
+
+    out.print(f"{count(m['runs_total'], 'run')} ({count(len(m['plans']), 'plan')} × "
+              f"{count(m['draws'], 'draw')} × {count(m['reps'], 'replication')}, seed "
+              f"{m['seed']}); {m['elapsed_s']:.1f} s{resumed}.", markup=False)
     out.print(f"Results: {fc.folder}", markup=False)
 
 

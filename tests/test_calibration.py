@@ -228,6 +228,7 @@ def test_cli_calibrate_then_forecast_json(tmp_path, capsys):
     assert code == 0
     fc = json.loads(capsys.readouterr().out)
     assert fc["summary"][0]["plan"] == "current" and fc["summary"][0]["p_target"] == 0.0
+    assert fc["runs"] == 2 and fc["resumed"] == 0 and fc["seed"] == 2
     assert (tmp_path / "cal" / "forecast" / "fan.csv").is_file()
     # The report command renders both folders.
     assert main(["report", str(tmp_path / "cal")]) == 0
