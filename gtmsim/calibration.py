@@ -20,6 +20,7 @@ SQLite history), `noise.csv`, `history.parquet`, `ppc.parquet`, `ppc_coverage.cs
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import logging
@@ -500,17 +501,16 @@ def plot_predictive(ppc: pd.DataFrame, column: str, *, ax: Any = None) -> Any:
 
 def _ppc_chart_writer(ppc: pd.DataFrame) -> Callable[[Path], None]:
     def write(tmp: Path) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
+        # A Figure of its own, not pyplot's: writing the file leaves the caller's backend
+        # (a notebook's inline one) and its open figures alone.
+        from matplotlib.figure import Figure
 
         cols = list(dict.fromkeys(ppc["column"]))
         n = len(cols)
         ncol = min(n, 2 if n <= 4 else 3)
         nrow = math.ceil(n / ncol)
-        fig, axes = plt.subplots(nrow, ncol, figsize=(13.33, 7.5), layout="constrained",
-                                 squeeze=False)
+        fig = Figure(figsize=(13.33, 7.5), layout="constrained")
+        axes = fig.subplots(nrow, ncol, squeeze=False)
         for ax, c in zip(axes.flat, cols):
             plot_predictive(ppc, c, ax=ax)
         for ax in list(axes.flat)[n:]:
@@ -519,7 +519,6 @@ def _ppc_chart_writer(ppc: pd.DataFrame) -> Callable[[Path], None]:
         fig.suptitle("Posterior-predictive check: history against simulated bands",
                      fontsize=13, fontweight="bold")
         fig.savefig(tmp, format="png", dpi=100)
-        plt.close(fig)
 
     return write
 
@@ -593,6 +592,7 @@ def calibrate(
     *,
     columns: Sequence[str] | None = None,
     overrides: Mapping[str, Any] | Iterable[str] | None = None,
+    months: int | None = None,
     sims: int = 2000,
     population: int = 100,
     generations: int = 8,
@@ -616,6 +616,9 @@ def calibrate(
         fit: `KEY=LOW:HIGH` or `KEY=LOW:HIGH:log` texts (or `Fit`s).
         columns: history columns to fit (default: the CRM columns present).
         overrides: `--set` style overrides applied to the scenario first.
+        months: fit only months 1 to `months` of the history (default: all of it); the
+            later rows are left out of the fit and of the folder, so a forecast starts after
+            month `months` and can be set against them.
         sims: simulation budget: no new generation starts once this many are done.
         population: particles per generation.
         generations: at most this many generations.
@@ -655,6 +658,19 @@ def calibrate(
         fits = parse_fits(fit, base)
     except ScenarioError as exc:
         problems += exc.problems
+    if months is not None and hist is not None:
+        if not isinstance(months, int) or isinstance(months, bool) or months < 1:
+            problems.append(f"--months: expected a whole number ≥ 1, got {months!r}")
+        elif months > hist.months:
+            problems.append(f"--months {months}: {hist.source} covers months 1 to {hist.months}; "
+                            f"give at most {hist.months}, or leave out --months to fit them all")
+        elif not (hist.table.index <= months).any():
+            problems.append(f"--months {months}: {hist.source} has no row for months 1 to "
+                            f"{months}")
+        else:
+            hist = dataclasses.replace(
+                hist, table=hist.table[hist.table.index <= months],
+                labels={k: v for k, v in hist.labels.items() if k <= months})
     if hist is not None:
         try:
             cols = check_fit_columns(hist, columns)

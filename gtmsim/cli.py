@@ -996,6 +996,9 @@ def history_command(folder: Path, output: Path, columns: tuple[str, ...]) -> Non
               help="History columns to fit (default: the CRM columns present).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override a scenario key first (repeatable).")
+@click.option("--months", type=click.IntRange(1, 600),
+              help="Fit only months 1 to N of the history (default: all); later rows are left "
+                   "out, e.g. to hold them back and compare a forecast with them.")
 @click.option("--sims", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Simulation budget: no new generation starts once this many are done.")
 @click.option("--population", type=click.IntRange(min=2), default=100, show_default=True,
@@ -1017,7 +1020,8 @@ def history_command(folder: Path, output: Path, columns: tuple[str, ...]) -> Non
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--report", "with_report", is_flag=True, help="Also write report.html in --out.")
 def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
-                      columns: tuple[str, ...], overrides: tuple[str, ...], sims: int,
+                      columns: tuple[str, ...], overrides: tuple[str, ...], months: int | None,
+                      sims: int,
                       population: int, generations: int, reps: int, ppc_draws: int,
                       seed: int | None,
                       out_dir: Path | None, resume: bool, workers: int | None,
@@ -1046,7 +1050,8 @@ def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
 
         with _interruptible(bar, kept):
             cal = calibrate(scenario, history_file, list(fits), columns=_columns_option(columns),
-                            overrides=list(overrides), sims=sims, population=population,
+                            overrides=list(overrides), months=months, sims=sims,
+                            population=population,
                             generations=generations, reps=reps, seed=seed, out=out_dir,
                             ppc_draws=ppc_draws,
                             resume=resume, workers=workers, scheduler=scheduler,
@@ -1107,7 +1112,11 @@ def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
               help="Runs per draw.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="Seed (default: the calibration's).")
 @click.option("--out", "out_dir", type=_PathOption(file_okay=False, path_type=Path),
-              help="Forecast folder (default: FOLDER/forecast).")
+              help="Forecast folder (default: FOLDER/forecast); a finished forecast there is "
+                   "replaced.")
+@click.option("--resume", is_flag=True,
+              help="Continue the forecast in --out (same calibration and options), running only "
+                   "the runs it does not hold yet; a new --target needs no new runs.")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Local worker processes (default: all cores; 1 runs in-process).")
 @click.option("--scheduler", metavar="ADDRESS", help="Run on a Dask cluster, e.g. tcp://h:8786.")
@@ -1116,20 +1125,24 @@ def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
 @click.option("--report", "with_report", is_flag=True, help="Also write report.html in --out.")
 def forecast_command(folder: Path, months: int, plans: tuple[str, ...], target: float | None,
                      draws: int, reps: int, seed: int | None, out_dir: Path | None,
-                     workers: int | None, scheduler: str | None, quiet: bool,
+                     resume: bool, workers: int | None, scheduler: str | None, quiet: bool,
                      as_json: bool, with_report: bool) -> None:
     """Forecast from the calibration in FOLDER: posterior draws × replications past the
-    history; fan chart, P(target) and each plan's paired difference from the current one."""
+    history; fan chart, P(target) and each plan's paired difference from the current one.
+
+    There is no --set: the market is what the calibration fitted, and a change to marketing,
+    sales or alignment is a --plan."""
     from gtmsim.forecasting import forecast
 
+    folder_out = out_dir or folder / "forecast"
     show = not quiet and not as_json and err.is_terminal
-    with _progress_bar(show) as bar:
-        task = bar.add_task("Forecasting", total=None, unit="runs")
-        with _interruptible(bar, lambda: "nothing was written"):
+    with _progress_bar(show, "runs", rate=True) as bar:
+        on_run = _CountingTask(bar, "Forecasting")
+        with _interruptible(bar, lambda: _runs_kept(on_run.done, folder_out)), \
+                _stored_run_warnings():
             fc = forecast(folder, months=months, plans=list(plans), target=target, draws=draws,
-                          reps=reps, seed=seed, out=out_dir, workers=workers, scheduler=scheduler,
-                          progress=lambda d, t: bar.update(task, completed=d, total=t),
-                          command=_canonical_command())
+                          reps=reps, seed=seed, out=out_dir, resume=resume, workers=workers,
+                          scheduler=scheduler, progress=on_run, command=_canonical_command())
     files = [str(fc.folder / f) for f in fc.manifest["files"]]
     if with_report:
         from gtmsim.report_calibration import build_report as forecast_report
@@ -1138,6 +1151,8 @@ def forecast_command(folder: Path, months: int, plans: tuple[str, ...], target: 
     if as_json:
         click.echo(json.dumps({
             "kind": "forecast", "folder": str(fc.folder), "files": files,
+            "runs": fc.manifest["runs_total"], "resumed": fc.manifest["resumed"],
+            "seed": fc.manifest["seed"], "elapsed_s": fc.manifest["elapsed_s"],
             "summary": json.loads(fc.summary.to_json(orient="records")),
             "plans": json.loads(fc.plans.to_json(orient="records")),
         }))
@@ -1165,6 +1180,14 @@ def forecast_command(folder: Path, months: int, plans: tuple[str, ...], target: 
                          _interval("$", r.diff_lo95, r.diff_hi95, signed=True),
                          f"{r.diff_pct:+.1f}%", f"{r.ahead:.0%}")
         print_split(out, diff, keys=1)
+    m = fc.manifest
+    resumed = f", {m['resumed']} read back from the folder" if m["resumed"] else ""
+    def count(n: int, what: str) -> str:
+        return f"{n:,} {what}{'s' if n != 1 else ''}"
+
+    out.print(f"{count(m['runs_total'], 'run')} ({count(len(m['plans']), 'plan')} × "
+              f"{count(m['draws'], 'draw')} × {count(m['reps'], 'replication')}, seed "
+              f"{m['seed']}); {m['elapsed_s']:.1f} s{resumed}.", markup=False)
     out.print(f"Results: {fc.folder}", markup=False)
 
 

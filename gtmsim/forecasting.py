@@ -7,7 +7,14 @@ differ from the month after the history, and every plan runs on the same draws a
 replication seeds (common random numbers), so a plan's difference from the current plan is
 paired run by run.
 
-The folder: `runs.parquet` (one row per plan, draw, replication and month), `draws.parquet`,
+The runs go through the experiment engine's tasks and executors (in-process, local processes,
+Dask) and are stored one file per run under `runs/` as they finish, so an interrupted
+forecast continues with `resume=True` (`gtmsim forecast --resume`) and gives what an
+uninterrupted one gives: every run's seed comes from (seed, draw, replication), not from the
+order in which runs finish.
+
+The folder: `runs.parquet` (one row per plan, draw, replication and month), `runs/` (one file
+per run, what a resume reads back), `draws.parquet`,
 `fan.csv` (50/80/95% bands of monthly and cumulative bookings), `summary.csv` (per plan:
 bookings over the forecast months and the probability of reaching the target), `plans.csv`
 (each plan's paired difference from the first), `fan.png`, `manifest.json`.
@@ -16,10 +23,13 @@ bookings over the forecast months and the probability of reaching the target), `
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import math
+import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +47,9 @@ from gtmsim.results import (
     json_writer,
     parquet_writer,
     read_manifest,
+    remove_temporary,
+    safe_name,
+    signals_held,
     versions,
 )
 from gtmsim.scenario import (
@@ -55,7 +68,12 @@ FAN = "fan.csv"
 SUMMARY = "summary.csv"
 PLANS = "plans.csv"
 FAN_CHART = "fan.png"
+RUNS_DIR = "runs"
 FILES = (RUNS, DRAWS, FAN, SUMMARY, PLANS, FAN_CHART, MANIFEST)
+# What a resumed forecast must share with the folder's (the manifest's keys).
+# The target is not among them: it changes no run, so a resume can ask another one.
+_IDENTITY = ("calibration_digest", "history_months", "months", "plans", "plans_digest",
+             "draws", "reps", "seed", "draws_digest")
 KEPT = ("bookings", "wins", "new_opportunities", "new_leads", "customers")
 LEVELS = (0.50, 0.80, 0.95)
 CURRENT = "current"
@@ -105,12 +123,51 @@ def plan_scenario(current: Scenario, plan: Scenario, base: Scenario, start: int,
     return scenario_from_dict(data, source=f"--plan {where or plan.name}")
 
 
-def _run(job: tuple[Scenario, int, int]) -> np.ndarray:
-    from gtmsim.model import simulate
+def _digest(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
-    scenario, seed, months = job
-    monthly = simulate(scenario, seed=seed, months=months, keep_model=False).monthly
-    return monthly[list(KEPT)].to_numpy(dtype=float)
+
+def _check_folder(folder: Path, resume: bool, identity: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The stored manifest when resuming (None for a new folder); a finished forecast
+    without `resume` is replaced; anything else is refused, with nothing written."""
+    entries = [q for q in folder.iterdir()] if folder.is_dir() else []
+    entries = [q for q in entries if not (q.name.startswith(".") and q.name.endswith(TEMP_SUFFIX))]
+    if folder.exists() and not folder.is_dir():
+        raise ForecastError(f"--out {folder}: exists and is not a folder")
+    if not entries:
+        if resume:
+            raise ForecastError(f"--resume: {folder} holds no forecast; nothing to resume "
+                                "(leave out --resume to start one)")
+        return None
+    if not (folder / MANIFEST).is_file():
+        raise ForecastError(f"--out {folder}: holds other files and is not a forecast "
+                            "folder; give a new or empty folder")
+    stored = read_manifest(folder)
+    if stored.get("kind") != KIND:
+        raise ForecastError(f"--out {folder}: holds {stored.get('kind')} results; give "
+                            "another folder")
+    if not resume:
+        if stored.get("status") != "complete":
+            raise ForecastError(f"--out {folder}: holds an unfinished forecast; add --resume "
+                                "to continue it, or give another folder")
+        return None
+    differ = [k for k in _IDENTITY if stored.get(k) != identity.get(k)]
+    if differ:
+        raise ForecastError(f"--resume: {folder} holds a different forecast (it differs in "
+                            f"{', '.join(differ)}); give the same calibration and options, or "
+                            "another --out")
+    return stored
+
+
+def _clear(folder: Path) -> None:
+    """Remove a finished forecast's results before a new one starts in its folder."""
+    for name in (*FILES, RUNS_DIR, "report.html"):
+        path = folder / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
 
 
 @dataclass
@@ -181,12 +238,12 @@ def plot_fan(fan: pd.DataFrame, history: pd.DataFrame | None, *, column: str = "
 
 def _fan_writer(fan: pd.DataFrame, history: pd.DataFrame | None) -> Callable[[Path], None]:
     def write(tmp: Path) -> None:
-        import matplotlib
+        # A Figure of its own, not pyplot's: writing the file leaves the caller's backend
+        # (a notebook's inline one) and its open figures alone.
+        from matplotlib.figure import Figure
 
-        matplotlib.use("Agg", force=False)
-        import matplotlib.pyplot as plt
-
-        fig, axes = plt.subplots(1, 2, figsize=(13.33, 7.5), layout="constrained")
+        fig = Figure(figsize=(13.33, 7.5), layout="constrained")
+        axes = fig.subplots(1, 2)
         plot_fan(fan, history, column="bookings", ax=axes[0])
         plot_fan(fan, history, column="cumulative_bookings", ax=axes[1])
         axes[0].set_title("Monthly bookings", loc="left", fontweight="bold")
@@ -194,7 +251,6 @@ def _fan_writer(fan: pd.DataFrame, history: pd.DataFrame | None) -> Callable[[Pa
         fig.suptitle("Forecast from the calibration's posterior: 50/80/95% bands",
                      fontsize=13, fontweight="bold")
         fig.savefig(tmp, format="png", dpi=100)
-        plt.close(fig)
 
     return write
 
@@ -211,6 +267,7 @@ def forecast(
     out: str | Path | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
+    resume: bool = False,
     progress: Callable[[int, int], None] | None = None,
     command: Sequence[str] | None = None,
 ) -> Forecast:
@@ -224,11 +281,17 @@ def forecast(
         target: bookings over the forecast months; the summary gives P(reaching it).
         draws: posterior draws (resampled by weight); reps: runs per draw.
         seed: default: the calibration's seed.
-        out: the folder (default: CALIBRATION_DIR/forecast).
+        out: the folder (default: CALIBRATION_DIR/forecast). A finished forecast there is
+            replaced; an unfinished one needs `resume`.
+        workers / scheduler: local processes or a Dask scheduler address.
+        resume: continue the forecast in `out` (same calibration and options), running only
+            the runs it does not hold yet; the result equals an uninterrupted forecast's.
+        progress: called as `progress(runs done, runs in all)`.
 
     Raises:
         ScenarioError / ForecastError / ResultsError: bad input, every problem at once;
             nothing is written.
+        KeyboardInterrupt: the finished runs are kept in `out/runs/`; `resume=True` continues.
     """
     from gtmsim import experiment as exp
 
@@ -273,47 +336,80 @@ def forecast(
         raise ScenarioError(list(dict.fromkeys(problems)))
     seed = int(cal.manifest["seed"]) if seed is None else seed
     folder = Path(out) if out is not None else cal.folder / "forecast"
-    if folder.exists():
-        entries = [q for q in folder.iterdir()
-                   if not (q.name.startswith(".") and q.name.endswith(TEMP_SUFFIX))]
-        if entries and not (folder / MANIFEST).is_file():
-            raise ForecastError(f"--out {folder}: holds other files and is not a forecast "
-                                "folder; give a new or empty folder")
-        if entries and read_manifest(folder).get("kind") != KIND:
-            raise ForecastError(f"--out {folder}: holds other results; give another folder")
     post = cal.posterior
     rng = np.random.default_rng(_seed32(seed, 11))
     picks = rng.choice(len(post), size=draws, p=post["weight"].to_numpy())
     values = [{f.key: int(post[f.key].iloc[i]) if f.integer else float(post[f.key].iloc[i])
                for f in cal.fits} for i in picks]
-    jobs, ident = [], []
+    tasks = []
     for a, arm in enumerate(arms):
+        stem = f"p{a:02d}_{safe_name(arm.name)}"
         for d, v in enumerate(values):
             sc = with_changes(arm, v, source=f"posterior draw {d}")
             for r in range(reps):
                 s = _seed32(seed, 12, d, r)  # the same for every plan: common random numbers
-                jobs.append((sc, s, horizon))
-                ident.append((arm.name, d, r, s))
-    total = len(jobs)
-    done = [0]
-    results: list[np.ndarray] = []
-    with exp.executor_for(workers, scheduler, tasks=total) as executor:
-        map_ = map if executor is None else executor.map
-        for res in map_(_run, jobs):
-            results.append(res)
-            done[0] += 1
-            if progress is not None:
-                progress(done[0], total)
-    frames = []
-    for (plan, d, r, s), res in zip(ident, results):
-        df = pd.DataFrame(res, columns=list(KEPT))
-        df.insert(0, "month", np.arange(1, horizon + 1))
-        df.insert(0, "seed", s)
-        df.insert(0, "replication", r)
-        df.insert(0, "draw", d)
-        df.insert(0, "plan", plan)
-        frames.append(df)
-    runs = pd.concat(frames, ignore_index=True)
+                tasks.append(exp.Task(arm=a, scenario=sc, point=(("draw", d),), replication=r,
+                                      seed=s, months=horizon,
+                                      file=f"{stem}__d{d:05d}__r{r:03d}.parquet"))
+    total = len(tasks)
+    identity = {
+        "calibration_digest": _digest({k: cal.manifest.get(k) for k in
+                                       ("history_digest", "fit", "seed", "generations",
+                                        "parameters", "columns")}),
+        "history_months": T, "months": months, "plans": names,
+        "plans_digest": _digest([a.to_dict() for a in arms]),
+        "draws": draws, "reps": reps, "seed": seed, "draws_digest": _digest(values),
+    }
+    stored = _check_folder(folder, resume, identity)
+    manifest = {
+        "kind": KIND, "status": "running", "calibration": str(cal.folder), **identity,
+        "target": target,
+        "plan_files": [str(p) if not isinstance(p, Scenario) else p.name for p in plans],
+        "runs_total": total,
+        "versions": versions(), "command": list(command) if command is not None else list(sys.argv),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "files": [*FILES, f"{RUNS_DIR}/"],
+    }
+    store = exp._Folder(folder)
+    frames: dict[str, pd.DataFrame] = {}
+    if stored is not None:
+        manifest["created"] = stored.get("created", manifest["created"])
+        for task in tasks:
+            if (store.runs_dir / task.file).is_file():
+                df = store.load(task)  # checked: a damaged or foreign file runs again
+                if df is not None:
+                    frames[task.file] = df
+    resumed = len(frames)
+    if progress is not None:
+        progress(resumed, total)
+
+    def done(task: exp.Task, df: pd.DataFrame, seconds: float) -> None:
+        store.store(task, df)
+        frames[task.file] = df
+        if progress is not None:
+            progress(len(frames), total)
+
+    todo = [t for t in tasks if t.file not in frames]
+    exp.check_work(todo, workers or exp._cpu_count(), yes=True)  # says when it is long
+    # The executor comes first: an unreachable scheduler must leave the folder untouched.
+    with exp.executor_for(workers, scheduler, tasks=max(len(todo), 1)) as executor:
+        with signals_held():
+            if stored is None and folder.is_dir():
+                _clear(folder)
+            folder.mkdir(parents=True, exist_ok=True)
+            remove_temporary(folder)
+            if store.runs_dir.is_dir():
+                remove_temporary(store.runs_dir)
+            atomic_write_many({folder / MANIFEST: json_writer(manifest)})
+        exp._execute(todo, executor, done)
+    tables = []
+    for task in tasks:
+        df = frames[task.file]
+        tables.append(pd.DataFrame({
+            "plan": task.scenario.name, "draw": dict(task.point)["draw"],
+            "replication": task.replication, "seed": task.seed,
+            "month": df["month"].to_numpy(), **{c: df[c].to_numpy(dtype=float) for c in KEPT}}))
+    runs = pd.concat(tables, ignore_index=True)
     observed = hist.table["bookings"] if "bookings" in hist.table else None
     observed_total = float(observed.sum()) if observed is not None else 0.0
     fan = _band_table(runs, T, observed_total)
@@ -344,15 +440,9 @@ def forecast(
                                                 "diff_hi95", "diff_pct", "ahead", "draws", "reps"])
     draws_df = pd.DataFrame(values)
     draws_df.insert(0, "draw", range(draws))
-    manifest = {
-        "kind": KIND, "calibration": str(cal.folder), "history_months": T, "months": months,
-        "plans": names, "plan_files": [str(p) if not isinstance(p, Scenario) else p.name
-                                       for p in plans],
-        "target": target, "draws": draws, "reps": reps, "seed": seed,
-        "versions": versions(), "command": list(command) if command is not None else list(sys.argv),
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "elapsed_s": round(time.perf_counter() - started, 3), "files": list(FILES),
-    }
+    manifest.update(status="complete", resumed=resumed,
+                    finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                    elapsed_s=round(time.perf_counter() - started, 3))
     history_table = hist.table.reindex(range(1, T + 1)) if observed is not None else None
     atomic_write_many({folder / RUNS: parquet_writer(runs), folder / DRAWS: parquet_writer(draws_df),
                        folder / FAN: csv_writer(fan), folder / SUMMARY: csv_writer(summary),
@@ -367,6 +457,9 @@ def read_forecast(folder: str | Path) -> Forecast:
     manifest = read_manifest(folder)
     if manifest.get("kind") != KIND:
         raise ResultsError(f"{folder}: not a forecast folder")
+    if manifest.get("status", "complete") != "complete":
+        raise ResultsError(f"{folder}: the forecast did not finish; run the same command with "
+                           "--resume to continue it")
     return Forecast(folder, manifest, pd.read_parquet(folder / RUNS), pd.read_csv(folder / FAN),
                     pd.read_csv(folder / SUMMARY), pd.read_csv(folder / PLANS))
 

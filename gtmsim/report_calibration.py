@@ -37,7 +37,8 @@ def build_report(folder: str | Path, output: str | Path | None = None) -> Path:
     if absent:
         raise ResultsError(f"{folder}: this {kind} has no finished results yet "
                            f"({', '.join(absent)} missing); run it to the end (--resume "
-                           "continues a calibration), then make the report")
+                           "continues an interrupted calibration or forecast), then make "
+                           "the report")
     if kind == "calibration":
         gens = manifest.get("generations", [])
         title = f"Calibration of {manifest['scenario']} to {Path(manifest['history']).name}"

@@ -228,6 +228,7 @@ def test_cli_calibrate_then_forecast_json(tmp_path, capsys):
     assert code == 0
     fc = json.loads(capsys.readouterr().out)
     assert fc["summary"][0]["plan"] == "current" and fc["summary"][0]["p_target"] == 0.0
+    assert fc["runs"] == 2 and fc["resumed"] == 0 and fc["seed"] == 2
     assert (tmp_path / "cal" / "forecast" / "fan.csv").is_file()
     # The report command renders both folders.
     assert main(["report", str(tmp_path / "cal")]) == 0
@@ -235,3 +236,89 @@ def test_cli_calibrate_then_forecast_json(tmp_path, capsys):
     page = (tmp_path / "cal" / "report.html").read_text()
     assert "Contraction" in page and "market.qualify_rate" in page and "data:image/png" in page
     assert "Plans against" not in (tmp_path / "cal" / "forecast" / "report.html").read_text()
+
+
+def test_forecast_resume_after_interrupt_equals_an_uninterrupted_forecast(fitted, tmp_path):
+    from gtmsim.forecasting import ForecastError, read_forecast
+    from gtmsim.results import ResultsError
+
+    plan = tmp_path / "more_ads.toml"
+    plan.write_text('extends = "baseline"\nname = "more_ads"\n'
+                    '[marketing.programs.paid_ads]\nmonthly_budget = 80000\n')
+    args = dict(months=3, plans=[plan], draws=3, reps=2, seed=4)
+    whole = forecast(fitted.folder, out=tmp_path / "whole", workers=1, **args)
+
+    def interrupt(done, total):  # Ctrl-C after the fifth of twelve runs
+        assert total == 12
+        if done == 5:
+            raise KeyboardInterrupt
+
+    cut = tmp_path / "cut"
+    with pytest.raises(KeyboardInterrupt):
+        forecast(fitted.folder, out=cut, workers=1, progress=interrupt, **args)
+    assert json.loads((cut / "manifest.json").read_text())["status"] == "running"
+    assert len(list((cut / "runs").glob("*.parquet"))) == 5  # the finished runs are kept
+    assert not (cut / "fan.csv").exists()
+    with pytest.raises(ResultsError, match="--resume"):
+        read_forecast(cut)
+    with pytest.raises(ForecastError, match="add --resume"):
+        forecast(fitted.folder, out=cut, workers=1, **args)
+    with pytest.raises(ForecastError, match="differs in draws"):
+        forecast(fitted.folder, out=cut, workers=1, resume=True, **{**args, "draws": 4})
+    # Continued on two worker processes: each run's seed comes from its draw and
+    # replication, so neither the interruption nor the workers change a number.
+    seen = []
+    resumed = forecast(fitted.folder, out=cut, workers=2, resume=True,
+                       progress=lambda d, t: seen.append(d), **args)
+    assert seen[0] == 5 and seen[-1] == 12 and resumed.manifest["resumed"] == 5
+    pd.testing.assert_frame_equal(resumed.runs, whole.runs, check_exact=True)
+    pd.testing.assert_frame_equal(resumed.fan, whole.fan, check_exact=True)
+    pd.testing.assert_frame_equal(resumed.summary, whole.summary, check_exact=True)
+    pd.testing.assert_frame_equal(resumed.plans, whole.plans, check_exact=True)
+    back = read_forecast(cut)
+    assert back.manifest["status"] == "complete"
+    pd.testing.assert_frame_equal(back.summary, pd.read_csv(tmp_path / "whole" / "summary.csv"))
+    # A resume of a finished forecast with another target runs nothing again.
+    again = forecast(fitted.folder, out=cut, workers=1, resume=True,
+                     progress=lambda d, t: seen.append((d, t)), **{**args, "target": 1e12})
+    assert seen[-1] == (12, 12) and again.manifest["resumed"] == 12
+    assert (again.summary["p_target"] == 0.0).all()
+    # On the command line: nothing to resume is a clear error, exit 2, nothing written.
+    assert main(["forecast", str(fitted.folder), "--out", str(tmp_path / "none"),
+                 "--resume"]) == 2
+    assert not (tmp_path / "none").exists()
+    # A different seed gives other runs.
+    other = forecast(fitted.folder, out=tmp_path / "other", workers=1, **{**args, "seed": 5})
+    assert not np.array_equal(other.runs["bookings"], whole.runs["bookings"])
+
+
+def test_calibrate_months_fits_the_first_months_only(tmp_path, capsys):
+    tiny = ["market.prospects=2000", "months=6"]
+    history = make_company(tmp_path, tiny, TRUTH, 6, ["new_leads", "new_opportunities"])
+    capsys.readouterr()
+    sets = [w for kv in tiny for w in ("--set", kv)]
+    common = ["calibrate", "baseline", *sets, "--history", str(history),
+              "--fit", "market.qualify_rate=0.1:0.9", "--population", "4", "--generations", "1",
+              "--ppc-draws", "4", "--workers", "1", "--quiet"]
+    code = main([*common, "--months", "7", "--out", str(tmp_path / "bad")])
+    assert code == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--months 7: " in err and "covers months 1 to 6; give at most 6" in err, err
+    assert not (tmp_path / "bad").exists()
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    matplotlib.use("svg")  # as a notebook's inline backend: writing the charts must keep it
+    try:
+        assert main([*common, "--months", "4", "--out", str(tmp_path / "cal")]) == 0
+        cal = read_calibration(tmp_path / "cal")
+        assert cal.manifest["months"] == 4 and cal.history.months == 4
+        assert sorted(cal.ppc["month"].unique()) == [1, 2, 3, 4]
+        # The forecast continues after the fitted months.
+        fc = forecast(cal, months=2, draws=2, reps=1, workers=1, out=tmp_path / "fc")
+        assert sorted(fc.fan["month"].unique()) == [5, 6]
+        assert matplotlib.get_backend() == "svg"
+        assert (tmp_path / "cal" / "ppc.png").read_bytes()[:4] == b"\x89PNG"
+        assert (tmp_path / "fc" / "fan.png").read_bytes()[:4] == b"\x89PNG"
+    finally:
+        matplotlib.use(before)

@@ -30,7 +30,7 @@ def test_the_four_notebooks_are_there():
     names = [p.name for p in NOTEBOOKS]
     assert names == ["01_quickstart.ipynb", "02_siloed_vs_aligned.ipynb",
                      "03_capacity_bottleneck.ipynb", "04_custom_scenario.ipynb",
-                     "06_decisions.ipynb"]
+                     "05_calibrate.ipynb", "06_decisions.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
