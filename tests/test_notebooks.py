@@ -26,7 +26,7 @@ DIRECTIONAL = re.compile(
     r"increases?|decreases?|outperforms?|better|worse)\b", re.IGNORECASE)
 
 
-def test_the_four_notebooks_are_there():
+def test_the_shipped_notebooks_are_there():
     names = [p.name for p in NOTEBOOKS]
     assert names == ["01_quickstart.ipynb", "02_siloed_vs_aligned.ipynb",
                      "03_capacity_bottleneck.ipynb", "04_custom_scenario.ipynb",
