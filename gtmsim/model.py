@@ -139,7 +139,7 @@ class EventLog:
 
     `frame("leads")`: each lead created (day, hour of its arrival, prospect, segment, source);
     `frame("responses")`: each first response (waited_days, waited_hours, source, in_market,
-    reached: a conversation with a decision maker, qualified, rep);
+    reached: a conversation with a decision maker, qualified, chance: of qualifying, rep);
     `frame("deals")`: each deal decided (opened_day, day closed, won, value, rep).
     """
 

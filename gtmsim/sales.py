@@ -290,7 +290,7 @@ class LeadDesk:
         ok = p.lead_luck(idx, QUALIFYING) < chance
         m.log.record("responses", day=day, prospect=idx, segment=p.segment[idx], waited_days=waited,
                      waited_hours=waited_hours, source=p.source[idx], in_market=in_market,
-                     reached=reached, qualified=ok, rep=rep_id)
+                     reached=reached, qualified=ok, chance=np.minimum(chance, 1.0), rep=rep_id)
         self.open_deals(idx[ok], rep_id[ok])
         m.release(idx[~ok], "dropped", worked=True)
 

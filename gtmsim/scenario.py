@@ -37,10 +37,10 @@ MAX_MONEY = 1e10
 MAX_DAYS = 3650
 # The first-contact law's defaults, fitted to the published speed-to-lead ratios
 # (docs/model.md, "Speed to lead"; gtmsim/validation/contact.py checks them through the model).
-HOT_MINUTES = 3.0
-LASTING = 0.034
-DECAY_HOURS = 24.0
-DECAY_POWER = 1.67
+HOT_MINUTES = 2.0
+LASTING = 0.025
+DECAY_HOURS = 48.0
+DECAY_POWER = 2.8
 MAX_EXTENDS_DEPTH = 32
 MAX_NAME_LENGTH = 100
 MAX_LABEL_LENGTH = 120
@@ -100,7 +100,7 @@ class Market(_Strict):
     dormant_days: float = Field(180, ge=0, le=MAX_DAYS)
     lead_patience_days: float = Field(30, gt=0, le=MAX_DAYS, description="days a lead waits before going cold")
     qualify_rate: float = Field(0.8, ge=0, le=1, description="qualification chance, ideal fresh lead")
-    unready_qualify: float = Field(0.1, ge=0, le=1, description="same, for a lead not in market")
+    unready_qualify: float = Field(0.06, ge=0, le=1, description="same, for a lead not in market")
     # First contact (docs/model.md, "Speed to lead"): a hand-raiser's first response reaches
     # a decision maker with chance contact_rate × D(hours waited), D = (1 − lasting) ×
     # exp(−minutes / response_hot_minutes) + lasting × (1 + hours / response_decay_hours)
@@ -158,7 +158,7 @@ class Sales(_Strict):
     day_start_hour: float = Field(9.0, ge=0, lt=24, description="hour the working day starts")
     day_hours: float = Field(8.0, gt=0, le=24, description="working hours a day")
     pickup_minutes: float = Field(10.0, ge=0, le=1440, description="median minutes from an alert to a free rep's call")
-    follow_up_reach: float = Field(0.4, ge=0, le=1, description="share of leads missed at first contact that follow-ups reach, at once")
+    follow_up_reach: float = Field(0.5, ge=0, le=1, description="share of leads missed at first contact that follow-ups reach, at once")
     follow_up_half_life_days: float = Field(7.0, gt=0, le=MAX_DAYS, description="days of waiting that halve what follow-ups reach")
     segments: list[str] = Field(default_factory=list, description="outbound focus; empty = all")
 
