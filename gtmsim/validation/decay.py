@@ -10,6 +10,7 @@ reached a decision maker (`reached` in the responses log) is compared between bi
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
@@ -53,27 +54,27 @@ COMPARISONS = (
 RATIO_BAND = 1.5
 CAPTURED_BAND = 1.25  # captured leads: ≥ 24 h ÷ within 1 h within a factor of 1.25 of 1
 HAND_RAISED = ("inbound", "marketing", "referral")
+LAW_KEYS = ("contact_rate", "response_hot_minutes", "response_lasting", "response_decay_hours",
+            "response_decay_power")
 HOURS_AXIS = np.array([0, 2 / 60, 5 / 60, 10 / 60, 0.25, 0.5, 1, 2, 4, 8, 16, 24, 48, 96, 168])
 
 
 def decay_scenario(prospects: int, months: int, *, pickup_minutes: float = 10,
-                   handoff_days: float = 0) -> Scenario:
+                   handoff_days: float = 0, law: Mapping[str, float] | None = None) -> Scenario:
     """One team of the pool: leads of one market answered by reps with room for all.
 
     A hand-raise program makes in-market leads; a content program captures prospects not
     in market. `handoff_days` 0 alerts reps, who pick up after a median `pickup_minutes`;
-    1 or 7 passes daily or weekly lists. The contact law is the baseline's.
+    1 or 7 passes daily or weekly lists. The contact law is the baseline's, with any keys
+    of `law` (`contact_rate`, `response_hot_minutes`, ...) replaced.
     """
-    law = load_scenario("baseline").market
+    market = load_scenario("baseline").market
+    law = {k: getattr(market, k) for k in LAW_KEYS} | dict(law or {})
     return scenario_from_dict({
         "name": "decay", "months": months,
         "market": {"prospects": prospects, "initial_aware": 0.0, "in_market_share": 0.1,
                    "word_of_mouth": 0.0, "churn_monthly": 0.0, "qualify_rate": 0.9,
-                   "contact_rate": law.contact_rate,
-                   "response_hot_minutes": law.response_hot_minutes,
-                   "response_lasting": law.response_lasting,
-                   "response_decay_hours": law.response_decay_hours,
-                   "response_decay_power": law.response_decay_power,
+                   **law,
                    "segments": _one_segment(cycle_days=10)},
         "marketing": {"programs": {
             "ads": {"channel": "paid_ads", "monthly_budget": prospects,
@@ -89,14 +90,15 @@ def decay_scenario(prospects: int, months: int, *, pickup_minutes: float = 10,
     }, source="validation:decay")
 
 
-def _pool(prospects: int, months: int, seeds: list[int]) -> pd.DataFrame:
+def _pool(prospects: int, months: int, seeds: list[int],
+          law: Mapping[str, float] | None = None) -> pd.DataFrame:
     """First responses of every team of the pool and seed, with the team they came from."""
     teams = ([(f"alert, pick-up {m} min", {"pickup_minutes": m}) for m in PICKUP_MINUTES]
              + [(f"list every {d} day{'s' if d > 1 else ''}", {"handoff_days": d})
                 for d in LIST_DAYS])
     parts = []
     for team, settings in teams:
-        sc = decay_scenario(prospects, months, **settings)
+        sc = decay_scenario(prospects, months, law=law, **settings)
         for s in seeds:
             resp = simulate(sc, seed=s).model.log.frame("responses")
             parts.append(resp.assign(team=team, seed=s))
@@ -122,11 +124,14 @@ def _ratio(resp: pd.DataFrame, a: tuple[float, float],
 
 
 def check_decay(*, size: Size = "full", seed: int = 0, prospects: int | None = None,
-                months: int | None = None, reps: int | None = None) -> CheckResult:
-    """First contact by hours waited reproduces the published speed-to-lead ratios."""
+                months: int | None = None, reps: int | None = None,
+                law: Mapping[str, float] | None = None) -> CheckResult:
+    """First contact by hours waited reproduces the published speed-to-lead ratios.
+
+    `law`: contact-law keys to use instead of the baseline's (to see the check fail)."""
     cfg = _settings(size, DECAY_SIZES, {"prospects": prospects, "months": months, "reps": reps})
     seeds = _seeds(seed, cfg["reps"])
-    resp = _pool(cfg["prospects"], cfg["months"], seeds)
+    resp = _pool(cfg["prospects"], cfg["months"], seeds, law)
     hand = resp[resp["source"].isin(HAND_RAISED)]
     captured = resp[resp["source"] == "capture"]
     rows = []
@@ -147,10 +152,10 @@ def check_decay(*, size: Size = "full", seed: int = 0, prospects: int | None = N
         f"95% CI meets {1 / CAPTURED_BAND:.2f}–{CAPTURED_BAND:.2f}×",
         bool(low <= CAPTURED_BAND and high >= 1 / CAPTURED_BAND)
         if not math.isnan(ratio) else False, 1.0, ratio))
-    law = load_scenario("baseline").market
+    used = decay_scenario(1, 1, law=law).market
     curve = pd.DataFrame({"hours": HOURS_AXIS, "law": first_contact(
-        HOURS_AXIS, law.response_hot_minutes, law.response_lasting, law.response_decay_hours,
-        law.response_decay_power) * law.contact_rate})
+        HOURS_AXIS, used.response_hot_minutes, used.response_lasting,
+        used.response_decay_hours, used.response_decay_power) * used.contact_rate})
     edges = np.array([0, 5 / 60, 0.25, 0.5, 1, 2, 4, 8, 16, 24, 48, 96, 336])
     binned = (hand.assign(bin=pd.cut(hand["waited_hours"], edges, right=False))
               .groupby("bin", observed=True)
