@@ -249,7 +249,12 @@ def make_leads(idx, outbound, day, threshold, source, stage, stage_day, flows, s
                known_by_seg, fit, in_market_until, trust, trust_day, fade, lead_day, lead_count,
                source_of, leads_by_seg):
     """Prospects who ask or are captured (`lead_candidates`) become leads from `source` today;
-    returns them, sorted."""
+    returns them, sorted. The lead definition screens captured leads only."""
+    # ASSUMPTION: a prospect who asked (a demo request, an in-market inquiry, a referral) is
+    # passed to sales whatever its score; the shared lead definition decides which captured
+    # (gated-content) leads marketing passes and which it keeps nurturing.
+    if source != SRC_CAPTURE:
+        threshold = 0.0
     idx = lead_candidates(idx, outbound, day, threshold, stage, fit, in_market_until, trust,
                           trust_day, fade)
     move(idx, LEAD, day, stage, stage_day, flows, segment, known_by_seg)

@@ -49,6 +49,8 @@ _ROWS = [
      "median days from a lead's creation to a rep's first response, for leads worked that month"),
     ("lead_response_days_p90", "Lead response, 90th percentile", "days", "time",
      "90th percentile of days from a lead's creation to a rep's first response, that month"),
+    ("lead_response_hours_median", "Median lead response", "hours", "time",
+     "median hours from a lead's arrival to a rep's first response, for leads worked that month"),
     ("queue_wait_days_mean", "Mean queue wait", "days", "time",
      "mean days the leads waiting at month end have waited"),
     ("win_rate", "Win rate", "fraction", "rate", "wins / (wins + losses) in the month"),

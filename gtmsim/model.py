@@ -138,8 +138,9 @@ class DayStarts:
 class EventLog:
     """Per-lead and per-deal records (leads are few, so this stays small at any market size).
 
-    `frame("leads")`: each lead created (day, prospect, segment, source);
-    `frame("responses")`: each first response (waited_days, in_market, qualified, rep);
+    `frame("leads")`: each lead created (day, hour of its arrival, prospect, segment, source);
+    `frame("responses")`: each first response (waited_days, waited_hours, source, in_market,
+    reached: a conversation with a decision maker, qualified, chance: of qualifying, rep);
     `frame("deals")`: each deal decided (opened_day, day closed, won, value, rep).
     """
 
@@ -187,6 +188,7 @@ class Tally:
         self.unworked = 0
         self.churned = 0
         self.response_days: list[int] = []
+        self.response_hours: list[float] = []
         self.capacity_used = 0.0
         self.capacity_days = 0
         self.marketing_spend = 0.0
@@ -509,6 +511,9 @@ class GTMModel(mesa.Model):
             ),
             "lead_response_days_p90": (
                 float(np.percentile(t.response_days, 90)) if t.response_days else float("nan")
+            ),
+            "lead_response_hours_median": (
+                float(np.median(t.response_hours)) if t.response_hours else float("nan")
             ),
             "queue_wait_days_mean": (
                 float(np.mean(self.day - p.lead_day[waiting])) if len(waiting) else float("nan")

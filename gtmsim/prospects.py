@@ -145,7 +145,7 @@ class Prospects:
         self.mark = np.zeros(n + 1, dtype=np.int64)
         self._dormant: deque[tuple[int, np.ndarray]] = deque()
         self._network_seed = np.uint64(network_seed)
-        self._luck_seed = _mix64(np.arange(1, 4, dtype=np.uint64) * _M3 ^ self._network_seed)
+        self._luck_seed = _mix64(np.arange(1, 7, dtype=np.uint64) * _M3 ^ self._network_seed)
         self._decay = np.log(2) / market.trust_half_life_days
         # fade[a]: the share of trust left after a days without a touch (see `trust_now`).
         self.fade = np.empty(0)
@@ -211,8 +211,8 @@ class Prospects:
                               self.fade)
 
     def lead_luck(self, idx: np.ndarray, purpose: int) -> np.ndarray:
-        """A uniform for each prospect's current lead and one `purpose` (qualifying, winning,
-        recycling): a fixed function of the seed, prospect, lead number and purpose.
+        """A uniform for each prospect's current lead and one `purpose` (`gtmsim.sales`:
+        qualifying, winning, recycling, arrival, contact, pick-up): a fixed function of the seed, prospect, lead number and purpose.
 
         The same lead meets the same luck in every scenario run on one seed, however many
         other leads came before it: common random numbers where scenarios differ most.

@@ -18,7 +18,10 @@ from gtmsim import kernels
 from gtmsim.prospects import (
     CUSTOMER,
     OPPORTUNITY,
+    SRC_INBOUND,
+    SRC_MARKETING,
     SRC_OUTBOUND,
+    SRC_REFERRAL,
     unique_ids,
 )
 from gtmsim.scenario import Sales
@@ -27,7 +30,15 @@ if TYPE_CHECKING:
     from gtmsim.model import GTMModel
 
 # Purposes of `Prospects.lead_luck`.
-QUALIFYING, WINNING, RECYCLING = range(3)
+QUALIFYING, WINNING, RECYCLING, ARRIVAL, CONTACT, PICKUP = range(6)
+HOURS_PER_DAY = 24
+# ASSUMPTION: two in three leads arrive in working hours, the rest spread over the evening,
+# night and early morning (web forms and demo requests follow the working day).
+WORKING_HOURS_SHARE = 0.65
+# Hand-raisers: prospects who asked (in-market inbound, a marketing hand-raise, a referral).
+# Captured leads (gated content of prospects not asking) and a rep's own booked meetings
+# have no hot interest to lose.
+HAND_RAISERS = (SRC_INBOUND, SRC_MARKETING, SRC_REFERRAL)
 # ASSUMPTION: win odds move with fit and with trust carried into the deal (logit slopes 2 and 2),
 # with rep skill (odds × skill) and with enablement (odds × (1 + ENABLEMENT_UPLIFT·enablement)).
 FIT_SLOPE = 2.0
@@ -38,11 +49,17 @@ ENABLEMENT_UPLIFT = 0.6
 INCONSISTENCY_TRUST_LOSS = 0.5
 
 
-def response_decay(wait_days: np.ndarray, scale_days: float, power: float) -> np.ndarray:
-    """Relative chance a lead still qualifies after waiting `wait_days` (1 at 0 days)."""
-    # ASSUMPTION: lead interest decays as a power law of waiting time, steep in the first
-    # hours and days (Oldroyd, McElheran & Elkington, HBR 2011).
-    return np.power(1.0 + np.asarray(wait_days, dtype=float) / scale_days, -power)
+def first_contact(wait_hours: np.ndarray, hot_minutes: float, lasting: float,
+                  decay_hours: float, power: float) -> np.ndarray:
+    """Relative chance a hand-raiser's first response reaches a decision maker after
+    `wait_hours` (1 at once): hot interest lost within minutes, lasting interest over days."""
+    # ASSUMPTION: the chance falls steeply in the first hour and flattens after (Oldroyd,
+    # McElheran & Elkington, HBR 2011; MIT/InsideSales Lead Response Management study): a
+    # hot part, gone with time constant `hot_minutes`, and a lasting part falling as a power
+    # law over hours and days. One power law cannot fit both (docs/model.md).
+    t = np.asarray(wait_hours, dtype=float)
+    hot = np.exp(-t * 60.0 / hot_minutes)
+    return (1.0 - lasting) * hot + lasting * np.power(1.0 + t / decay_hours, -power)
 
 
 def win_probability(
@@ -65,19 +82,45 @@ def win_probability(
 
 
 class LeadDesk:
-    """Leads from their creation to a rep's first response (or their end)."""
+    """Leads from their creation to a rep's first response (or their end).
+
+    Time within a day is in hours: a lead arrives at an hour of its day, reaches the queue
+    by an alert (minutes later) or on the next daily or weekly list, and reps answer it in
+    their working hours; `respond` knows each response's hour.
+    """
 
     def __init__(self, model: GTMModel):
         self.model = model
         self.pending = np.empty(0, dtype=np.int64)  # created, waiting for hand-off
         self.queue = np.empty(0, dtype=np.int64)  # handed off, waiting for a rep
         self.queued_day = np.empty(0, dtype=np.int32)
+        self.ready_hour = np.empty(0, dtype=np.float64)  # when a rep can first see it
         self.closing: dict[int, list[np.ndarray]] = defaultdict(list)
-        self.taken: list[tuple[SalesRep, np.ndarray]] = []  # taken by reps today, not yet answered
+        # Taken by reps today, not yet answered: (rep, leads, the hour of each response).
+        self.taken: list[tuple[SalesRep, np.ndarray, np.ndarray]] = []
 
     @property
     def waiting(self) -> np.ndarray:
         return np.concatenate([self.pending, self.queue])
+
+    def arrival_hour(self, idx: np.ndarray) -> np.ndarray:
+        """The hour (since day 0) each prospect's current lead arrived: a fixed function of
+        the seed and the lead, so a lead arrives at the same hour in every scenario."""
+        p = self.model.prospects
+        team = self.model.config.sales
+        u = p.lead_luck(idx, ARRIVAL)
+        work = u < WORKING_HOURS_SHARE
+        off_hours = HOURS_PER_DAY - team.day_hours
+        hour = np.where(work, team.day_start_hour + u / WORKING_HOURS_SHARE * team.day_hours,
+                        team.day_start_hour + team.day_hours
+                        + (u - WORKING_HOURS_SHARE) / (1 - WORKING_HOURS_SHARE) * off_hours)
+        return p.lead_day[idx] * float(HOURS_PER_DAY) + np.mod(hour, HOURS_PER_DAY)
+
+    def day_hours(self) -> tuple[float, float]:
+        """Today's working hours, as hours since day 0: (start, end)."""
+        team = self.model.config.sales
+        start = self.model.day * float(HOURS_PER_DAY) + team.day_start_hour
+        return start, start + team.day_hours
 
     def intake(self, idx: np.ndarray, source: int, *, outbound: bool = False) -> np.ndarray:
         """Prospects who ask or are captured; those meeting the lead definition become leads.
@@ -110,20 +153,46 @@ class LeadDesk:
         for idx, source in groups:
             if len(idx):
                 m.log.record("leads", day=m.day, prospect=idx, segment=m.prospects.segment[idx],
-                             source=source)
+                             source=source, hour=self.arrival_hour(idx) - m.day * HOURS_PER_DAY)
         if hand_off:
             self.pending = np.concatenate([self.pending, *made])
 
+    def enqueue(self, idx: np.ndarray, ready: np.ndarray, *, front: bool = False,
+                days: np.ndarray | None = None) -> None:
+        """Leads join the queue, visible to reps from the hours `ready`; `days`: the days
+        they were first queued (default today; the SLA counts from them)."""
+        if len(idx) == 0:
+            return
+        if days is None:
+            days = np.full(len(idx), self.model.day, dtype=np.int32)
+        parts = [(self.queue, self.queued_day, self.ready_hour), (idx, days, ready)]
+        if front:
+            parts.reverse()
+        self.queue = np.concatenate([parts[0][0], parts[1][0]])
+        self.queued_day = np.concatenate([parts[0][1], parts[1][1]])
+        self.ready_hour = np.concatenate([parts[0][2], parts[1][2]])
+
     def handoff(self) -> None:
-        """Pass pending leads to sales, in batches every `handoff_days`."""
+        """Pass pending leads to sales: by an alert as they arrive (`handoff_days` 0), or on
+        a list at the start of the working day every `handoff_days` days, holding the leads
+        that arrived before that day."""
         m = self.model
         every = int(round(m.levers.handoff_days))
-        if len(self.pending) and (every <= 0 or m.day % every == 0):
-            self.queue = np.concatenate([self.queue, self.pending])
-            self.queued_day = np.concatenate(
-                [self.queued_day, np.full(len(self.pending), m.day, dtype=np.int32)]
-            )
+        if not len(self.pending):
+            return
+        if every <= 0:
+            # ASSUMPTION: an alerted rep who is free calls after a delay with median
+            # `pickup_minutes`, exponentially distributed.
+            pickup = m.config.sales.pickup_minutes / 60.0
+            u = m.prospects.lead_luck(self.pending, PICKUP)
+            ready = self.arrival_hour(self.pending) + pickup * np.log2(1.0 / (1.0 - u))
+            self.enqueue(self.pending, ready)
             self.pending = np.empty(0, dtype=np.int64)
+        elif m.day % every == 0:
+            listed = m.prospects.lead_day[self.pending] < m.day
+            start, _ = self.day_hours()
+            self.enqueue(self.pending[listed], np.full(int(listed.sum()), start))
+            self.pending = self.pending[~listed]
 
     def expire(self) -> None:
         """Leads go cold while waiting; with an SLA, unworked leads go back to marketing."""
@@ -149,6 +218,7 @@ class LeadDesk:
         setattr(self, which, getattr(self, which)[mask])
         if which == "queue":
             self.queued_day = self.queued_day[mask]
+            self.ready_hour = self.ready_hour[mask]
 
     def order(self) -> None:
         """Put the queue in the order reps will take leads, by the routing lever."""
@@ -159,45 +229,68 @@ class LeadDesk:
         if routing == "cherry_pick":
             key = -(p.deal_value[self.queue] * p.fit[self.queue])  # reps take the juiciest first
         elif routing == "newest_first":
-            key = -p.lead_day[self.queue].astype(np.float64)  # speed to lead while it is hot
+            key = -self.arrival_hour(self.queue)  # speed to lead while it is hot
         else:
-            key = p.lead_day[self.queue].astype(np.float64)
+            key = self.arrival_hour(self.queue)
         order = np.argsort(key, kind="stable")
-        self.queue = self.queue[order]
-        self.queued_day = self.queued_day[order]
+        self._keep("queue", order)
 
-    def take(self, n: int) -> np.ndarray:
-        n = max(0, min(n, len(self.queue)))
-        out = self.queue[:n]
-        self.queue = self.queue[n:]
-        self.queued_day = self.queued_day[n:]
-        return out
+    def take(self, n: int, before: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The first `n` queued leads (in routing order) a rep can see before the hour
+        `before`, with the hours they became visible and the days they were queued; they
+        leave the queue."""
+        if n <= 0 or not len(self.queue):
+            return self.queue[:0], self.ready_hour[:0], self.queued_day[:0]
+        visible = np.flatnonzero(self.ready_hour < before)[:n]
+        leads, ready = self.queue[visible], self.ready_hour[visible]
+        days = self.queued_day[visible]
+        keep = np.ones(len(self.queue), dtype=bool)
+        keep[visible] = False
+        self._keep("queue", keep)
+        return leads, ready, days
 
     def respond(self) -> None:
-        """First responses to the leads reps took today: qualify into deals or drop."""
+        """First responses to the leads reps took today: a conversation with a decision
+        maker or not, then a deal or a drop."""
         if not self.taken:
             return
         m = self.model
         p = m.prospects
         mk = m.config.market
         day = m.day
-        reps = [rep for rep, _ in self.taken]
-        counts = [len(leads) for _, leads in self.taken]
-        idx = np.concatenate([leads for _, leads in self.taken])
+        reps = [rep for rep, _, _ in self.taken]
+        counts = [len(leads) for _, leads, _ in self.taken]
+        idx = np.concatenate([leads for _, leads, _ in self.taken])
+        hours = np.concatenate([at for _, _, at in self.taken])
         self.taken = []
         rep_id = np.repeat([rep.unique_id for rep in reps], counts)
         skill = np.repeat([rep.skill for rep in reps], counts)
         waited = day - p.lead_day[idx]
+        waited_hours = np.maximum(0.0, hours - self.arrival_hour(idx))
         m.tally.response_days.extend(waited.tolist())
+        m.tally.response_hours.extend(waited_hours.tolist())
         in_market = p.in_market(idx, day)
+        hand_raiser = np.isin(p.source[idx], HAND_RAISERS)
+        # A hand-raiser's first contact depends on how long it waited (`first_contact`); a
+        # captured lead or a booked meeting has no hot interest to lose.
+        contact = mk.contact_rate * np.where(
+            hand_raiser, first_contact(waited_hours, mk.response_hot_minutes,
+                                       mk.response_lasting, mk.response_decay_hours,
+                                       mk.response_decay_power), 1.0)
+        reached = p.lead_luck(idx, CONTACT) < contact
         ready = np.where(in_market, mk.qualify_rate, mk.unready_qualify)
-        # ASSUMPTION: qualification scales with fit (0.5 + fit) and rep skill, decays with waiting.
-        chance = ready * (0.5 + p.fit[idx]) * skill * response_decay(
-            waited, mk.response_decay_days, mk.response_decay_power
-        )
+        # ASSUMPTION: qualification scales with fit (0.5 + fit) and rep skill; a lead the first
+        # response missed qualifies only if follow-ups reach it (`follow_up_reach`, halved by
+        # every `follow_up_half_life_days` it waited), with the same chance once reached: the
+        # hot interest is gone, the need is not.
+        team = m.config.sales
+        follow_up = team.follow_up_reach * np.exp2(-waited_hours / HOURS_PER_DAY
+                                                   / team.follow_up_half_life_days)
+        chance = ready * (0.5 + p.fit[idx]) * skill * np.where(reached, 1.0, follow_up)
         ok = p.lead_luck(idx, QUALIFYING) < chance
         m.log.record("responses", day=day, prospect=idx, segment=p.segment[idx], waited_days=waited,
-                     in_market=in_market, qualified=ok, rep=rep_id)
+                     waited_hours=waited_hours, source=p.source[idx], in_market=in_market,
+                     reached=reached, qualified=ok, chance=np.minimum(chance, 1.0), rep=rep_id)
         self.open_deals(idx[ok], rep_id[ok])
         m.release(idx[~ok], "dropped", worked=True)
 
@@ -300,11 +393,24 @@ class SalesRep(mesa.Agent):
             self.credit += self.outbound_credit
             self.outbound_credit = 0.0
         slots = cfg.deal_capacity - self.open_deals
-        leads = m.desk.take(min(int(self.credit / cfg.touches_per_lead), slots))
+        start, end = m.desk.day_hours()
+        leads, ready, days = m.desk.take(min(int(self.credit / cfg.touches_per_lead), slots), end)
+        if not len(leads):
+            return
+        # The rep answers in the order leads became visible, one after another through the
+        # working day; a lead it cannot reach before the day ends goes back to the queue.
+        per_lead = cfg.day_hours * cfg.touches_per_lead / max(budget, cfg.touches_per_lead)
+        by_time = np.argsort(ready, kind="stable")
+        leads, ready, days = leads[by_time], np.maximum(ready[by_time], start), days[by_time]
+        steps = np.arange(len(leads)) * per_lead
+        at = steps + np.maximum.accumulate(ready - steps)
+        now = at < end
+        m.desk.enqueue(leads[~now], ready[~now], front=True, days=days[~now])
+        leads, at = leads[now], at[now]
         if len(leads):
             self.credit -= len(leads) * cfg.touches_per_lead
             self.responses += len(leads)
-            m.desk.taken.append((self, leads))
+            m.desk.taken.append((self, leads, at))
 
     def prospect_day(self) -> None:
         """On the rep's weekly prospecting day, the accrued outbound time goes on cold touches."""
@@ -336,7 +442,5 @@ class SalesRep(mesa.Agent):
         slots = max(0, self.config.deal_capacity - self.open_deals)
         m.desk.open_deals(leads[:slots], np.full(min(slots, len(leads)), self.unique_id))
         if len(leads) > slots:
-            m.desk.queue = np.concatenate([leads[slots:], m.desk.queue])
-            m.desk.queued_day = np.concatenate(
-                [np.full(len(leads) - slots, m.day, dtype=np.int32), m.desk.queued_day]
-            )
+            start, _ = m.desk.day_hours()
+            m.desk.enqueue(leads[slots:], np.full(len(leads) - slots, start), front=True)

@@ -35,6 +35,12 @@ Prob = float  # documented alias; ranges are set per field with Field(ge=0, le=1
 # meaningful and the work bounded: $ amounts ≤ 1e10, durations in days ≤ 3650 (ten years).
 MAX_MONEY = 1e10
 MAX_DAYS = 3650
+# The first-contact law's defaults, fitted to the published speed-to-lead ratios
+# (docs/model.md, "Speed to lead"; gtmsim/validation/contact.py checks them through the model).
+HOT_MINUTES = 2.0
+LASTING = 0.025
+DECAY_HOURS = 48.0
+DECAY_POWER = 2.8
 MAX_EXTENDS_DEPTH = 32
 MAX_NAME_LENGTH = 100
 MAX_LABEL_LENGTH = 120
@@ -94,9 +100,16 @@ class Market(_Strict):
     dormant_days: float = Field(180, ge=0, le=MAX_DAYS)
     lead_patience_days: float = Field(30, gt=0, le=MAX_DAYS, description="days a lead waits before going cold")
     qualify_rate: float = Field(0.8, ge=0, le=1, description="qualification chance, ideal fresh lead")
-    unready_qualify: float = Field(0.1, ge=0, le=1, description="same, for a lead not in market")
-    response_decay_days: float = Field(0.5, ge=0.001, le=MAX_DAYS, description="scale of lead-interest decay, days")
-    response_decay_power: float = Field(0.62, ge=0, le=5, description="power of lead-interest decay")
+    unready_qualify: float = Field(0.06, ge=0, le=1, description="same, for a lead not in market")
+    # First contact (docs/model.md, "Speed to lead"): a hand-raiser's first response reaches
+    # a decision maker with chance contact_rate × D(hours waited), D = (1 − lasting) ×
+    # exp(−minutes / response_hot_minutes) + lasting × (1 + hours / response_decay_hours)
+    # ^ −response_decay_power.
+    contact_rate: float = Field(0.9, ge=0, le=1, description="chance an instant first response reaches a decision maker")
+    response_hot_minutes: float = Field(HOT_MINUTES, gt=0, le=MAX_DAYS * 1440, description="time constant of a hand-raiser's hot interest, minutes")
+    response_lasting: float = Field(LASTING, ge=0, le=1, description="share of first-contact chance that outlasts the hot interest")
+    response_decay_hours: float = Field(DECAY_HOURS, gt=0, le=MAX_DAYS * 24, description="scale of the lasting interest's decay, hours")
+    response_decay_power: float = Field(DECAY_POWER, ge=0, le=5, description="power of the lasting interest's decay")
 
     @model_validator(mode="after")
     def _shares_sum_to_one(self) -> Market:
@@ -142,7 +155,19 @@ class Sales(_Strict):
     skill_spread: float = Field(0.2, ge=0, le=2)
     ramp_months: float = Field(5.0, ge=0, le=120)
     cost_per_rep_month: float = Field(15_000, ge=0, le=MAX_MONEY)
+    day_start_hour: float = Field(9.0, ge=0, lt=24, description="hour the working day starts")
+    day_hours: float = Field(8.0, gt=0, le=24, description="working hours a day")
+    pickup_minutes: float = Field(10.0, ge=0, le=1440, description="median minutes from an alert to a free rep's call")
+    follow_up_reach: float = Field(0.5, ge=0, le=1, description="share of leads missed at first contact that follow-ups reach, at once")
+    follow_up_half_life_days: float = Field(7.0, gt=0, le=MAX_DAYS, description="days of waiting that halve what follow-ups reach")
     segments: list[str] = Field(default_factory=list, description="outbound focus; empty = all")
+
+    @model_validator(mode="after")
+    def _day_fits(self) -> Sales:
+        if self.day_start_hour + self.day_hours > 24:
+            raise ValueError(f"day_start_hour + day_hours: the working day must end by "
+                             f"midnight, got {self.day_start_hour:g} + {self.day_hours:g}")
+        return self
 
 
 class Alignment(_Strict):

@@ -24,11 +24,21 @@ def baseline():
     return runs("baseline")
 
 
-def test_aligned_beats_siloed_on_bookings_on_every_common_seed():
-    siloed = [m["cumulative_bookings"].iloc[-1] for m in runs("siloed")]
-    aligned = [m["cumulative_bookings"].iloc[-1] for m in runs("aligned")]
-    assert all(a > s for a, s in zip(aligned, siloed)), (aligned, siloed)
-    assert np.mean(aligned) > 1.2 * np.mean(siloed)
+def test_aligned_books_tens_of_percent_more_than_siloed_not_multiples():
+    # Published alignment benefits are in the tens of percent (docs/model.md, "What the
+    # baseline shows"); 12 common seeds, because a few large deals make single seeds noisy.
+    seeds = range(12)
+
+    def final(name: str) -> np.ndarray:
+        sc = load_scenario(name)
+        return np.array([simulate(sc, seed=s, keep_model=False).monthly["cumulative_bookings"]
+                         .iloc[-1] for s in seeds])
+
+    siloed, aligned = final("siloed"), final("aligned")
+    gap = aligned - siloed
+    assert gap.mean() > 2 * gap.std(ddof=1) / np.sqrt(len(gap)), gap  # paired t > 2
+    assert 1.1 < aligned.mean() / siloed.mean() < 1.6, aligned.mean() / siloed.mean()
+    assert (gap > 0).sum() >= 8, gap
 
 
 def test_baseline_conversions_fall_in_published_b2b_ranges(baseline):

@@ -6,8 +6,8 @@ import numpy as np
 from numpy.testing import assert_allclose
 
 from gtmsim.marketing import adstock, hill, monthly_reach
-from gtmsim.sales import response_decay, win_probability
-from gtmsim.scenario import Program
+from gtmsim.sales import first_contact, win_probability
+from gtmsim.scenario import Program, load_scenario
 
 
 def test_adstock_impulse_decays_geometrically_and_constant_spend_converges():
@@ -36,9 +36,19 @@ def test_reach_grows_with_spend_with_diminishing_returns():
     assert reach[-1] < 10_000
 
 
-def test_response_decay_is_one_at_once_and_falls_steeply():
-    d = response_decay(np.array([0, 1, 7]), scale_days=0.5, power=0.62)
-    assert d[0] == 1 and d[1] < 0.6 and d[0] / d[2] >= 5
+def test_first_contact_is_one_at_once_steep_in_minutes_and_flatter_after():
+    law = load_scenario("baseline").market
+    hours = np.array([0, 5 / 60, 0.5, 1, 2, 24, 48, 168])
+    d = first_contact(hours, law.response_hot_minutes, law.response_lasting,
+                      law.response_decay_hours, law.response_decay_power)
+    assert d[0] == 1 and np.all(np.diff(d) < 0)
+    # Most is lost in the first minutes; after the first hour the hot part is gone and an
+    # hour more costs little; a day more costs less than the first five minutes.
+    assert d[0] / d[1] > 5 and d[1] / d[2] > 3 and d[3] / d[4] < 1.5
+    assert d[5] / d[6] < d[0] / d[1]
+    # With the hot part gone (lasting 1) and no lasting decay, waiting costs nothing.
+    flat = first_contact(hours, 2.0, 1.0, 48.0, 0.0)
+    assert_allclose(flat, 1.0)
 
 
 def test_win_probability_rises_with_fit_trust_skill_and_enablement():

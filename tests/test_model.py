@@ -141,13 +141,16 @@ def tiny(**sales) -> dict:
             "churn_monthly": 0.0,
             "lead_patience_days": 5,
             "qualify_rate": 1.0,
+            "contact_rate": 1.0,  # every first response reaches the buyer, however late
+            "response_lasting": 1.0,
             "response_decay_power": 0.0,
             "segments": {"only": {"share": 1.0, "fit_mean": 0.99, "fit_concentration": 1000,
                                   "deal_value": 1000, "cycle_days": 10, "base_win_rate": 1.0}},
         },
         "sales": {"reps": 1, "deal_capacity": 1, "touches_per_day": 8, "touches_per_lead": 1,
                   "deal_touches_per_day": 0, "outbound_share": 0, "skill_spread": 0,
-                  "ramp_months": 0, **sales},
+                  "ramp_months": 0, "day_start_hour": 0, "day_hours": 24, "pickup_minutes": 0,
+                  **sales},
         "alignment": {"preset": "integrated", "handoff_days": 0, "sla_days": 0,
                       "routing": "oldest_first", "lead_threshold": 0, "recycling": 1},
     }

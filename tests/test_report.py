@@ -60,7 +60,7 @@ def test_headline_and_table_recomputed_from_the_runs_table(compared):
     more = "more" if diff.mean() >= 0 else "less"
     assert text.startswith(f"Aligned books {money(abs(diff.mean()))} {more} than Siloed over "
                            f"8 months (95% CI {money(low, signed=True)} to "
-                           f"{money(high, signed=True)})")
+                           f"{money(high, signed=True)}")
     page = build_report(compared).read_text(encoding="utf-8")
     assert text in html.unescape(re.sub(r"</?span[^>]*>", "", page))
 

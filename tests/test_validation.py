@@ -21,6 +21,7 @@ from gtmsim.marketing import monthly_reach
 from gtmsim.model import FEEDBACK_MONTHS, simulate
 from gtmsim.validation import (
     CHECKS,
+    check_decay,
     ValidationError,
     bass_closed_form,
     bass_recursion,
@@ -207,6 +208,25 @@ def test_funnel_expected_rates_rest_on_the_chances_the_model_drew_against():
     assert len(rates) == 8 and all("realised" in c.observed for c in rates)
 
 
+# --------------------------------------------------------------------------- speed to lead
+
+
+def test_speed_to_lead_ratios_are_measured_on_simulated_leads_and_a_flat_law_fails():
+    result = check_decay(size="ci")
+    rows = {c.criterion: c for c in result.criteria}
+    assert len(rows) == 4 and all(c.status == "pass" for c in rows.values())
+    # The observed ratio is read off the simulated responses, not the formula.
+    by_hour = result.data["by_hour"]
+    assert by_hour["responses"].sum() > 1000 and by_hour["reached"].iloc[0] > 0.3
+    within = rows["hand-raisers' first contact within 1 h ÷ at 24 h or more"]
+    assert 20 < within.observed_value < 300
+    # The same pool under a law without hot interest (contact never falls with waiting):
+    # every published comparison fails, the captured-lead row still passes.
+    flat = check_decay(size="ci", law={"response_lasting": 1.0, "response_decay_power": 0.0})
+    status = [c.status for c in flat.criteria]
+    assert status == ["fail", "fail", "fail", "pass"], [c.observed for c in flat.criteria]
+
+
 # --------------------------------------------------------------------------- the command
 
 
@@ -221,10 +241,10 @@ def test_validate_command_writes_table_data_and_charts(tmp_path, capsys):
     assert set(table["status"]) == {"pass"}
     summary = json.loads((out / "validation.json").read_text())
     assert summary["passed"] and summary["checks"][0]["name"] == "decay"
-    assert summary["checks"][0]["settings"]["reps"] == 4
+    assert summary["checks"][0]["settings"]["reps"] == 2
     png = (out / "decay.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    assert (out / "decay_by_day.csv").exists()
+    assert (out / "decay_by_hour.csv").exists()
 
 
 def test_validate_json_and_quiet(tmp_path, capsys):

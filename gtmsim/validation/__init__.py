@@ -8,7 +8,8 @@ the model did with theory or with published ranges:
 - `bass`: awareness follows the Bass curve under fully mixed word of mouth (Bass 1969);
   a sparse small-world network diffuses no faster.
 - `capacity`: with leads far above sales capacity, wins settle at the Little's-law rate.
-- `decay`: qualification falls with response time as the decay law says (Oldroyd et al. 2011).
+- `decay`: speed to lead: a hand-raiser's first contact falls with the hours it waited as
+  the response-time studies report (Oldroyd et al. 2011; Lead Response Management study).
 - `marketing`: geometric adstock is exact; awareness grows with spend, with diminishing returns.
 - `alignment`: each lever switched on alone moves its own mechanism's metric the right way.
 - `timing`: marketing shows in bookings after months and persists; outbound reps show
@@ -78,13 +79,11 @@ from gtmsim.validation.capacity import (
     plot_capacity,
 )
 from gtmsim.validation.decay import (
-    DECAY_FALL,
-    DECAY_HANDOFF_DAYS,
-    DECAY_MIN_RESPONSES,
+    COMPARISONS,
     DECAY_SIZES,
-    ONE_WEEK,
+    PICKUP_MINUTES,
+    RATIO_BAND,
     _draw_decay,
-    _responses,
     check_decay,
     decay_scenario,
     plot_decay,

@@ -49,7 +49,8 @@ def capacity_scenario(prospects: int, months: int, *, reps: int = 10,
     One segment of average fit (so the win chance is the law's at fit 0.5, trust 0), a
     program making every touched in-market prospect raise its hand, reps whose time is
     ample (1 touch per lead, no outbound) so that open deals, not hours, are the limit,
-    and the newest lead answered first so that qualification is not lost to waiting.
+    and the newest lead answered first, with follow-ups that reach every lead the first
+    response missed, so that qualification is not lost to waiting.
     """
     team = CAPACITY_TEAM
     return scenario_from_dict({
@@ -64,7 +65,7 @@ def capacity_scenario(prospects: int, months: int, *, reps: int = 10,
             "hand_raise": 1.0}}},
         "sales": {"reps": reps, "deal_capacity": team["deal_capacity"], "touches_per_day": 8,
                   "touches_per_lead": 1, "deal_touches_per_day": 0.25, "outbound_share": 0.0,
-                  "skill_spread": 0.0, "ramp_months": 0},
+                  "skill_spread": 0.0, "ramp_months": 0, "follow_up_reach": 1.0},
         "alignment": {**PLAIN_DESK, "routing": "newest_first"},
     }, source="validation:capacity")
 

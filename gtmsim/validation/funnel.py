@@ -29,7 +29,6 @@ from gtmsim.validation.core import (
     _settings,
     family_z,
 )
-from gtmsim.validation.decay import _responses
 
 
 FUNNEL_SIZES = {"full": {"reps": 8}, "ci": {"reps": 4}}
@@ -113,7 +112,9 @@ def check_funnel(*, size: Size = "full", seed: int = 0, scenario: str = "baselin
         deals = model.log.frame("deals").assign(seed=s)
         deals_all.append(_opportunity_cycles(model, deals))
         leads = model.log.frame("leads")
-        resp = _responses(model, skills)
+        resp = model.log.frame("responses")
+        if not len(resp):
+            resp = pd.DataFrame(columns=["day", "segment", "qualified", "chance"])
         resp = resp[resp["day"] < horizon]
         # Opportunities opened in the horizon: deals decided by the end of the run plus
         # those still open then. Expected: each response's qualification replaced by its chance.
