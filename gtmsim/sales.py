@@ -107,7 +107,7 @@ class LeadDesk:
         """The hour (since day 0) each prospect's current lead arrived: a fixed function of
         the seed and the lead, so a lead arrives at the same hour in every scenario."""
         p = self.model.prospects
-        team = self.model.config.sales
+        team = self.model.sales_config
         u = p.lead_luck(idx, ARRIVAL)
         work = u < WORKING_HOURS_SHARE
         off_hours = HOURS_PER_DAY - team.day_hours
@@ -118,7 +118,7 @@ class LeadDesk:
 
     def day_hours(self) -> tuple[float, float]:
         """Today's working hours, as hours since day 0: (start, end)."""
-        team = self.model.config.sales
+        team = self.model.sales_config
         start = self.model.day * float(HOURS_PER_DAY) + team.day_start_hour
         return start, start + team.day_hours
 
@@ -183,7 +183,7 @@ class LeadDesk:
         if every <= 0:
             # ASSUMPTION: an alerted rep who is free calls after a delay with median
             # `pickup_minutes`, exponentially distributed.
-            pickup = m.config.sales.pickup_minutes / 60.0
+            pickup = m.sales_config.pickup_minutes / 60.0
             u = m.prospects.lead_luck(self.pending, PICKUP)
             ready = self.arrival_hour(self.pending) + pickup * np.log2(1.0 / (1.0 - u))
             self.enqueue(self.pending, ready)
@@ -283,7 +283,7 @@ class LeadDesk:
         # response missed qualifies only if follow-ups reach it (`follow_up_reach`, halved by
         # every `follow_up_half_life_days` it waited), with the same chance once reached: the
         # hot interest is gone, the need is not.
-        team = m.config.sales
+        team = m.sales_config
         follow_up = team.follow_up_reach * np.exp2(-waited_hours / HOURS_PER_DAY
                                                    / team.follow_up_half_life_days)
         chance = ready * (0.5 + p.fit[idx]) * skill * np.where(reached, 1.0, follow_up)
