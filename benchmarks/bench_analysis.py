@@ -54,7 +54,7 @@ MORRIS_KEYS = ["sales.reps=2:10", "market.in_market_share=0.03:0.09",
                "market.churn_monthly=0.005:0.03", "sales.ramp_months=2:8",
                "marketing.programs.paid_ads.monthly_budget=5000:40000",
                "alignment.sla_days=0:7"]
-# Target minutes of each workload at full size (issue 15).
+# Target minutes of each workload at full size.
 TARGETS = {"optimize": 10.0, "morris": 5.0, "explain": 10.0}
 WORKLOADS = tuple(TARGETS)
 TOP = 3  # optimize's default --top: plans re-evaluated beside the start

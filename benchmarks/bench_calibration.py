@@ -15,7 +15,7 @@ written included), timed around the command as a user types it:
    36 months (the history's 24, then 12).
 
 Rounds: each round calibrates in a fresh folder, then forecasts from that calibration;
-figures are medians over rounds, every sample is kept. The targets (issue 14: ≤ 3 minutes
+figures are medians over rounds, every sample is kept. The targets (≤ 3 minutes
 for the calibration once the compiled kernels landed, ≤ 1 minute for the forecast) are
 judged only at their own configuration: `--quick` shows the figures with no verdict.
 

@@ -108,8 +108,8 @@ def check_founder(*, size: Size = "full", seed: int = 0, reps: int | None = None
              "by more leads"), f"{util_d:+.3f} (SE {util_se:.3f})",
              f"> {Z:g} SE (paired, {r} common seeds)", bool(util_d > Z * util_se), None, util_d),
         _row("founder", f"the selling-heavy week's lead in cumulative bookings at month {early}"
-             f": {sell} − {mkt}", "> 0 if selling wins the first months (issue 13; "
-             "activation before brand: Binet & Field 2013)",
+             f": {sell} − {mkt}", "> 0 if selling wins the first months (the stylised "
+             "expectation; activation before brand: Binet & Field 2013)",
              f"{_money(early_d)} (SE {early_se:,.0f}); {leader} leads",
              "not judged: reported as found; the stylised fact comes from other settings and "
              "the model's answer is the finding", None, None, early_d),
@@ -132,7 +132,7 @@ def check_founder(*, size: Size = "full", seed: int = 0, reps: int | None = None
                                 "early_month": early, "crossing_month": cross,
                                 "bootstrap": BOOTSTRAP}
     return CheckResult("founder", "The founder's split week",
-                       "issue 13 item 6; Binet & Field 2013; Leone 1995", rows, data, settings)
+                       "Binet & Field 2013; Leone 1995", rows, data, settings)
 
 
 def plot_founder(bookings: pd.DataFrame, difference: pd.DataFrame, *,
