@@ -311,15 +311,15 @@ h2{font-size:12pt;margin:.6em 0 .3em} .headline{font-size:11.5pt;padding:.5em .8
 _CHART_FILE = re.compile(r"\d\d_[^/]+\.png")
 
 
-def _check_chart_dir(chart_dir: Path) -> None:
+def _check_chart_dir(chart_dir: Path, names: re.Pattern[str] = _CHART_FILE) -> None:
     """The charts folder beside a report is gtmsim's: refuse one that is a file, a link or
-    holds files gtmsim did not name (it would overwrite or mix with them)."""
+    holds files gtmsim did not name (`names`; it would overwrite or mix with them)."""
     if chart_dir.is_symlink() or (chart_dir.exists() and not chart_dir.is_dir()):
         raise ReportError(f"{chart_dir}: exists and is not a folder; the report writes its "
                           "charts there, move it or write the report elsewhere (-o)")
     if chart_dir.is_dir():
         other = sorted(p.name for p in chart_dir.iterdir()
-                       if not _CHART_FILE.fullmatch(p.name)
+                       if not names.fullmatch(p.name)
                        and not (p.name.startswith(".") and p.name.endswith(".tmp")))
         if other:
             raise ReportError(f"{chart_dir}: holds files that are not gtmsim charts "

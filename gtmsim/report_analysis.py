@@ -25,6 +25,7 @@ from gtmsim import decision
 from gtmsim.charts import SLIDE
 from gtmsim.experiment import OUTCOMES, few_reps_warning, format_value, interval_text
 from gtmsim.report import CHARTS_DIR, CSS, REPORT, ReportError
+from gtmsim.report import _check_chart_dir as _check_report_charts
 from gtmsim.results import (
     MANIFEST,
     ResultsError,
@@ -179,17 +180,8 @@ class _Charts:
 
 
 def _check_chart_dir(chart_dir: Path) -> None:
-    if chart_dir.is_symlink() or (chart_dir.exists() and not chart_dir.is_dir()):
-        raise ReportError(f"{chart_dir}: exists and is not a folder; the report writes its "
-                          "charts there, move it or write the report elsewhere (-o)")
-    if chart_dir.is_dir():
-        other = sorted(p.name for p in chart_dir.iterdir()
-                       if not _VERB_CHART.fullmatch(p.name)
-                       and not (p.name.startswith(".") and p.name.endswith(".tmp")))
-        if other:
-            raise ReportError(f"{chart_dir}: holds files that are not gtmsim charts "
-                              f"({', '.join(other[:3])}{', …' if len(other) > 3 else ''}); "
-                              "move them or write the report elsewhere (-o)")
+    """As `report._check_chart_dir`, allowing the verb's own charts too."""
+    _check_report_charts(chart_dir, _VERB_CHART)
 
 
 # --------------------------------------------------------------------------- explain
