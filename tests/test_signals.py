@@ -350,7 +350,7 @@ def test_compare_and_sweep_check_their_arguments(kwargs, name):
 
 def test_sigterm_ends_run_with_143_and_writes_nothing(tmp_path):
     out = tmp_path / "r"
-    proc = subprocess.Popen(_gtmsim("run", "baseline", "--set", "sales.reps=500", "--months",
+    proc = subprocess.Popen(_gtmsim("run", "baseline", "--set", "sales.reps=2000", "--months",
                                     "120", "--out", str(out)), env=_env(), cwd=tmp_path,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # Into the run (about 30 CPU s) once past the imports (about 2 CPU s), however loaded
