@@ -1359,8 +1359,9 @@ def validate(check_name: str | None, size: str, seed: int, out_dir: Path | None,
              bass_p: float | None, bass_q: float | None, prospects: int | None,
              months: int | None, reps: int | None, quiet: bool, as_json: bool) -> None:
     """Check the model against known results: Bass diffusion, Little's law, lead decay,
-    adstock, alignment levers, time to effect, B2B funnel ranges. Runs CHECK (one of
-    bass, capacity, decay, marketing, alignment, timing, funnel), or all of them.
+    adstock, alignment levers, time to effect (also in the shipped spare_capacity
+    scenario), B2B funnel ranges, the founder's week. Runs CHECK (one of bass, capacity,
+    decay, marketing, alignment, timing, spare_capacity, funnel, founder), or all of them.
     Exit 0 if every check passes, 1 if any fails, 2 on bad input."""
     from gtmsim import validation as val  # matplotlib and scipy load only when validating
 

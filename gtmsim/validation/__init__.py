@@ -14,6 +14,8 @@ the model did with theory or with published ranges:
 - `alignment`: each lever switched on alone moves its own mechanism's metric the right way.
 - `timing`: marketing shows in bookings after months and persists; outbound reps show
   within weeks and fade when they leave.
+- `spare_capacity`: the same in the shipped `spare_capacity` scenario: added brand spend
+  shows in bookings after months and keeps building, added ramped reps within weeks.
 - `funnel`: the baseline's conversions and cycle lengths sit in published B2B ranges.
 - `founder`: one founder's selling-heavy and marketing-heavy weeks: the lever's mechanism,
   which week leads in the first months and the month cumulative bookings cross.
@@ -153,6 +155,12 @@ from gtmsim.validation.founder import (
     check_founder,
     plot_founder,
 )
+from gtmsim.validation.spare import (
+    SPARE,
+    SPARE_SIZES,
+    check_spare_capacity,
+    spare_scenario,
+)
 from gtmsim.validation import (
     bass,
     capacity,
@@ -162,10 +170,11 @@ from gtmsim.validation import (
     timing,
     funnel,
     founder,
+    spare,
 )
 
 # The order of the table and of `gtmsim validate`.
-for _module in (bass, capacity, decay, marketing, alignment, timing, funnel, founder):
+for _module in (bass, capacity, decay, marketing, alignment, timing, spare, funnel, founder):
     CHECKS[_module.CHECK.name] = _module.CHECK
 
 __all__ = [

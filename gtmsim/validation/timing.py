@@ -96,6 +96,20 @@ def expected_bookings(model: GTMModel, months: int) -> np.ndarray:
     return np.bincount(month, weights=deals["win_chance"] * deals["value"], minlength=months)[:months]
 
 
+def lift_table(control: list[np.ndarray], lift: Mapping[str, np.ndarray],
+               realised: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """The chart's table: per month, control's expected bookings and each arm's mean lift
+    (± SE over replications), expected and realised, for the arms `program` and `reps`."""
+    mean_p, se_p = _mean_se(lift["program"])
+    mean_r, se_r = _mean_se(lift["reps"])
+    return pd.DataFrame({"month": np.arange(1, len(mean_p) + 1),
+                         "control_bookings": np.mean(control, axis=0),
+                         "program_lift": mean_p, "program_lift_se": se_p,
+                         "reps_lift": mean_r, "reps_lift_se": se_r,
+                         "program_lift_realised": realised["program"].mean(axis=0),
+                         "reps_lift_realised": realised["reps"].mean(axis=0)})
+
+
 def check_timing(*, size: Size = "full", seed: int = 0, prospects: int | None = None,
                  reps: int | None = None) -> CheckResult:
     """Marketing shows in bookings after months and lasts; outbound reps within weeks, then fade."""
@@ -165,14 +179,7 @@ def check_timing(*, size: Size = "full", seed: int = 0, prospects: int | None = 
                       "reps_early", "reps_steady", "large: shows within weeks", FAST_MIN, True))
     rows.append(share("outbound reps: lift 2–4 months after they leave ÷ steady lift",
                       "reps_after", "reps_steady", "small: fades", FADE_MAX, False))
-    mean_p, se_p = _mean_se(lift["program"])
-    mean_r, se_r = _mean_se(lift["reps"])
-    data = pd.DataFrame({"month": np.arange(1, t["months"] + 1),
-                         "control_bookings": np.mean(expected["control"], axis=0),
-                         "program_lift": mean_p, "program_lift_se": se_p,
-                         "reps_lift": mean_r, "reps_lift_se": se_r,
-                         "program_lift_realised": lift_realised["program"].mean(axis=0),
-                         "reps_lift_realised": lift_realised["reps"].mean(axis=0)})
+    data = lift_table(expected["control"], lift, lift_realised)
     return CheckResult("timing", "Time to effect",
                        "Binet & Field (IPA 2013): brand slow and lasting, activation fast; adstock",
                        rows, {"lift": data}, {**cfg, "seeds": seeds, **t,
