@@ -384,6 +384,65 @@ def _timed_run(task: Task) -> tuple[pd.DataFrame, float]:
     return run_task(task), time.thread_time() - start
 
 
+# What a scenario may differ in from another that it shares a run with until some month.
+_OWN_KEYS = ("name", "question", "label", "timeline")
+
+
+@dataclass(frozen=True)
+class Branches:
+    """Tasks that are one run until `month`: the same seed and months, and scenarios that
+    differ only in timeline entries from `month` on (and in name, question and label).
+
+    They run once up to the end of month `month` − 1, and each goes on from a copy of that
+    model, which continues exactly as a run of its own would: the same numbers as running
+    each task alone, for the shared months once (forecast plans share the fitted history).
+    """
+
+    tasks: tuple[Task, ...]
+    month: int
+
+    def __post_init__(self) -> None:
+        first = self.tasks[0]
+        shared = {k: v for k, v in first.scenario.to_dict().items() if k not in _OWN_KEYS}
+        before = [c for c in first.scenario.timeline if c.month < self.month]
+        for t in self.tasks[1:]:
+            own = {k: v for k, v in t.scenario.to_dict().items() if k not in _OWN_KEYS}
+            if (t.seed, t.months) != (first.seed, first.months) or own != shared or \
+                    [c for c in t.scenario.timeline if c.month < self.month] != before:
+                raise ValueError(f"branches: {t.file} is not the run of {first.file} until "
+                                 f"month {self.month}")
+
+
+def run_branches(group: Branches) -> list[pd.DataFrame]:
+    """Each task's monthly table (as `run_task` gives it), the shared months run once."""
+    import copy
+
+    from gtmsim.model import GTMModel
+    from gtmsim.scenario import with_changes
+
+    first = group.tasks[0]
+    shared = min(group.month - 1, first.months)
+    trunk = GTMModel(first.scenario, seed=first.seed)
+    trunk.run(shared)
+    out = []
+    for i, task in enumerate(group.tasks):
+        model = trunk if i == len(group.tasks) - 1 else copy.deepcopy(trunk)
+        later = [c.model_dump() for c in task.scenario.timeline if c.month >= group.month]
+        model.config = with_changes(model.config, {"timeline": later}, f"branch {task.file}")
+        df = model.run(task.months - shared)
+        front = {"scenario": task.scenario.name, **dict(task.point),
+                 "replication": task.replication, "seed": task.seed}
+        for j, (name, value) in enumerate(front.items()):
+            df.insert(j, name, value)
+        out.append(df)
+    return out
+
+
+def _timed_branches(group: Branches) -> tuple[list[pd.DataFrame], float]:
+    start = time.thread_time()
+    return run_branches(group), time.thread_time() - start
+
+
 def _ignore_sigint() -> None:
     # Workers leave Ctrl-C to the parent, which cancels pending runs and keeps finished ones.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -667,30 +726,42 @@ def _check_cluster(executor: cf.Executor, since: list[float]) -> None:
                               "run the same command with --resume to continue")
 
 
-def _execute(tasks: Sequence[Task], executor: cf.Executor | None,
+def _execute(tasks: Sequence[Task | Branches], executor: cf.Executor | None,
              on_result: Callable[[Task, pd.DataFrame, float], None]) -> None:
-    """Run `tasks`, handing each result and its run time to `on_result` in this process
-    as it completes."""
-    if executor is None:
-        for task in tasks:
-            df, seconds = _timed_run(task)
+    """Run `tasks` (runs, or groups of runs that share their first months), handing each
+    run's result and its run time to `on_result` in this process as it completes; a group's
+    time is shared evenly among its runs."""
+    def timed(item: Task | Branches) -> Callable[[Any], Any]:
+        return _timed_branches if isinstance(item, Branches) else _timed_run
+
+    def hand_over(item: Task | Branches, result: Any) -> None:
+        if isinstance(item, Branches):
+            frames, seconds = result
             with signals_held():
-                on_result(task, df, seconds)
+                for task, df in zip(item.tasks, frames, strict=True):
+                    on_result(task, df, seconds / len(item.tasks))
+        else:
+            with signals_held():
+                on_result(item, *result)
+
+    if executor is None:
+        for item in tasks:
+            hand_over(item, timed(item)(item))
         return
-    futures = {executor.submit(_timed_run, task): task for task in tasks}
+    futures = {executor.submit(timed(item), item): item for item in tasks}
     pending = set(futures)
     seen = [time.monotonic()]
     try:
         while pending:
             ready, pending = cf.wait(pending, timeout=1.0, return_when=cf.FIRST_COMPLETED)
             for future in ready:
-                task = futures[future]
+                item = futures[future]
                 try:
-                    df, seconds = future.result()
+                    result = future.result()
                 except Exception as exc:
+                    task = item.tasks[0] if isinstance(item, Branches) else item
                     raise _worker_error(task, exc) from None
-                with signals_held():
-                    on_result(task, df, seconds)
+                hand_over(item, result)
             if not ready:
                 _check_cluster(executor, seen)
     finally:
@@ -1476,5 +1547,7 @@ __all__ = [
     "read_experiment",
     "replication_seeds",
     "run_task",
+    "Branches",
+    "run_branches",
     "sweep",
 ]

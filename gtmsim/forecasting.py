@@ -255,6 +255,28 @@ def _fan_writer(fan: pd.DataFrame, history: pd.DataFrame | None) -> Callable[[Pa
     return write
 
 
+def _shared_history(tasks: Sequence[exp.Task], stored: Mapping[str, Any],
+                    start: int) -> list[exp.Task | exp.Branches]:
+    """The runs still to do, the plans of one draw and replication as one group: they are
+    the same run through the history (the plans start in month `start`), so the history is
+    simulated once and each plan goes on from a copy of it. A group with any run missing
+    runs whole, and so does a plan that changes more than the timeline from `start` on."""
+    from gtmsim import experiment as exp
+
+    groups: dict[tuple[Any, int], list[exp.Task]] = {}
+    for task in tasks:
+        groups.setdefault((task.point, task.replication), []).append(task)
+    work: list[exp.Task | exp.Branches] = []
+    for group in groups.values():
+        if all(t.file in stored for t in group):
+            continue
+        try:
+            work.append(exp.Branches(tuple(group), start) if len(group) > 1 else group[0])
+        except ValueError:
+            work += group
+    return work
+
+
 def forecast(
     calibration: str | Path | Calibration,
     *,
@@ -401,7 +423,7 @@ def forecast(
             if store.runs_dir.is_dir():
                 remove_temporary(store.runs_dir)
             atomic_write_many({folder / MANIFEST: json_writer(manifest)})
-        exp._execute(todo, executor, done)
+        exp._execute(_shared_history(tasks, frames, T + 1), executor, done)
     tables = []
     for task in tasks:
         df = frames[task.file]

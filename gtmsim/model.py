@@ -250,11 +250,17 @@ class GTMModel(mesa.Model):
 
     @property
     def marketing(self) -> mesa.agent.AgentSet:
-        return self.agents_by_type.get(MarketingProgram, mesa.agent.AgentSet([], random=self.random))
+        return self._agents_of(MarketingProgram)
 
     @property
     def reps(self) -> mesa.agent.AgentSet:
-        return self.agents_by_type.get(SalesRep, mesa.agent.AgentSet([], random=self.random))
+        return self._agents_of(SalesRep)
+
+    def _agents_of(self, kind: type) -> mesa.agent.AgentSet:
+        # Called a few times a day: an empty set only when there are none (building one
+        # for every call was a measurable part of a small market's day).
+        found = self.agents_by_type.get(kind)
+        return found if found is not None else mesa.agent.AgentSet([], random=self.random)
 
     def _new_stream(self, key: tuple[int, ...]) -> np.random.Generator:
         """A random stream of its own, spawned from the seed by `key`; see `_restart_streams`."""

@@ -367,3 +367,32 @@ def test_cli_refuses_workers_with_scheduler_and_foreign_folders(tmp_path, capsys
                      "--out", str(run_folder), *resume]) == 2
         assert "holds a different run experiment" in capsys.readouterr().err
     assert sorted(p.name for p in run_folder.iterdir()) == before
+
+
+def test_branches_give_each_run_exactly_what_it_gives_alone():
+    # Three runs that are one run until month 4: the scenario as is, one more rep from month
+    # 4, and an ads budget from month 4 with a timeline entry of its own before that too
+    # (month 2, shared by all). Run once to month 3 and copied, each must equal its own run.
+    base = {"market.prospects": 2000, "months": 6,
+            "timeline": [{"month": 2, "set": {"sales.reps": 5}}]}
+    later = {"rep": {"sales.reps": 6},
+             "ads": {"marketing.programs.paid_ads.monthly_budget": 60000}}
+    scenarios = [load_scenario("baseline", base)] + [
+        load_scenario("baseline", {**base, "name": name, "timeline": [
+            *base["timeline"], {"month": 4, "set": change}]}) for name, change in later.items()]
+    tasks = tuple(exp.Task(arm=i, scenario=sc, point=(), replication=0, seed=7, months=6,
+                           file=f"a{i}.parquet") for i, sc in enumerate(scenarios))
+    together = exp.run_branches(exp.Branches(tasks, 4))
+    for task, df in zip(tasks, together, strict=True):
+        pd.testing.assert_frame_equal(df, exp.run_task(task), check_exact=True)
+    assert not together[0].equals(together[1]) and not together[1].equals(together[2])
+    # Sharing up to month 1 is as good (they differ from month 4 on); runs that differ
+    # before the month cannot share it, nor runs on another seed.
+    for df, alone in zip(exp.run_branches(exp.Branches(tasks, 2)), together, strict=True):
+        pd.testing.assert_frame_equal(df, alone, check_exact=True)
+    with pytest.raises(ValueError, match="is not the run of"):
+        exp.Branches(tasks, 5)
+    other_seed = exp.Task(arm=1, scenario=scenarios[1], point=(), replication=0, seed=8,
+                          months=6, file="b.parquet")
+    with pytest.raises(ValueError, match="is not the run of"):
+        exp.Branches((tasks[0], other_seed), 4)
