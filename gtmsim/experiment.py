@@ -402,6 +402,9 @@ class Branches:
     month: int
 
     def __post_init__(self) -> None:
+        if not self.tasks or self.month < 1:
+            raise ValueError(f"branches: expected at least one task and a month ≥ 1, got "
+                             f"{len(self.tasks)} tasks and month {self.month}")
         first = self.tasks[0]
         shared = {k: v for k, v in first.scenario.to_dict().items() if k not in _OWN_KEYS}
         before = [c for c in first.scenario.timeline if c.month < self.month]
@@ -428,8 +431,12 @@ def run_branches(group: Branches) -> list[pd.DataFrame]:
     for i, task in enumerate(group.tasks):
         model = trunk if i == len(group.tasks) - 1 else copy.deepcopy(trunk)
         later = [c.model_dump() for c in task.scenario.timeline if c.month >= group.month]
-        model.config = with_changes(model.config, {"timeline": later}, f"branch {task.file}")
-        df = model.run(task.months - shared)
+        try:
+            model.config = with_changes(model.config, {"timeline": later}, f"branch {task.file}")
+            df = model.run(task.months - shared)
+        except Exception as exc:
+            exc.gtmsim_run = task.file  # pickled with the exception: the caller names this run
+            raise
         front = {"scenario": task.scenario.name, **dict(task.point),
                  "replication": task.replication, "seed": task.seed}
         for j, (name, value) in enumerate(front.items()):
@@ -759,7 +766,9 @@ def _execute(tasks: Sequence[Task | Branches], executor: cf.Executor | None,
                 try:
                     result = future.result()
                 except Exception as exc:
-                    task = item.tasks[0] if isinstance(item, Branches) else item
+                    task = item if isinstance(item, Task) else next(
+                        (t for t in item.tasks if t.file == getattr(exc, "gtmsim_run", None)),
+                        item.tasks[0])  # a failure in the shared months: the group's first
                     raise _worker_error(task, exc) from None
                 hand_over(item, result)
             if not ready:

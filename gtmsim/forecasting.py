@@ -259,17 +259,18 @@ def _shared_history(tasks: Sequence[exp.Task], stored: Mapping[str, Any],
                     start: int) -> list[exp.Task | exp.Branches]:
     """The runs still to do, the plans of one draw and replication as one group: they are
     the same run through the history (the plans start in month `start`), so the history is
-    simulated once and each plan goes on from a copy of it. A group with any run missing
-    runs whole, and so does a plan that changes more than the timeline from `start` on."""
+    simulated once and each plan goes on from a copy of it. Runs already stored are left
+    out (a group of one is a plain run), and the plans of a group that are not one run
+    through the history (a plan that changes more than the timeline from `start` on) run
+    whole."""
     from gtmsim import experiment as exp
 
     groups: dict[tuple[Any, int], list[exp.Task]] = {}
     for task in tasks:
-        groups.setdefault((task.point, task.replication), []).append(task)
+        if task.file not in stored:
+            groups.setdefault((task.point, task.replication), []).append(task)
     work: list[exp.Task | exp.Branches] = []
     for group in groups.values():
-        if all(t.file in stored for t in group):
-            continue
         try:
             work.append(exp.Branches(tuple(group), start) if len(group) > 1 else group[0])
         except ValueError:
@@ -412,9 +413,10 @@ def forecast(
             progress(len(frames), total)
 
     todo = [t for t in tasks if t.file not in frames]
+    work = _shared_history(tasks, frames, T + 1)
     exp.check_work(todo, workers or exp._cpu_count(), yes=True)  # says when it is long
     # The executor comes first: an unreachable scheduler must leave the folder untouched.
-    with exp.executor_for(workers, scheduler, tasks=max(len(todo), 1)) as executor:
+    with exp.executor_for(workers, scheduler, tasks=max(len(work), 1)) as executor:
         with signals_held():
             if stored is None and folder.is_dir():
                 _clear(folder)
@@ -423,7 +425,7 @@ def forecast(
             if store.runs_dir.is_dir():
                 remove_temporary(store.runs_dir)
             atomic_write_many({folder / MANIFEST: json_writer(manifest)})
-        exp._execute(_shared_history(tasks, frames, T + 1), executor, done)
+        exp._execute(work, executor, done)
     tables = []
     for task in tasks:
         df = frames[task.file]

@@ -168,12 +168,27 @@ def test_bad_input_every_problem_at_once_exit_2_nothing_written(tmp_path, capsys
     assert not out.exists()
 
 
-def test_forecast_continues_the_history_with_plans_on_common_random_numbers(fitted, tmp_path):
+def test_forecast_continues_the_history_with_plans_on_common_random_numbers(fitted, tmp_path,
+                                                                          monkeypatch):
+    from gtmsim import experiment as exp
+
     plan = tmp_path / "more_ads.toml"
     plan.write_text('extends = "baseline"\nname = "more_ads"\n'
                     '[marketing.programs.paid_ads]\nmonthly_budget = 80000\n')
+    given, execute = [], exp._execute
+    monkeypatch.setattr(exp, "_execute", lambda items, *a: (given.extend(items), execute(items, *a)))
     fc = forecast(fitted.folder, months=4, plans=[plan], target=0.0, draws=4, reps=2,
                   workers=1, out=tmp_path / "fc")
+    # The two plans of each draw and replication share the history's 8 months, once.
+    assert len(given) == 8 and all(isinstance(g, exp.Branches) and len(g.tasks) == 2
+                                   and g.month == 9 for g in given)
+    ads = given[0].tasks[1]
+    alone = exp.run_task(ads)
+    mine = fc.runs[(fc.runs["plan"] == ads.scenario.name)
+                   & (fc.runs["draw"] == dict(ads.point)["draw"])
+                   & (fc.runs["replication"] == ads.replication)]
+    for column in ("new_leads", "wins", "bookings"):
+        assert list(mine[column]) == list(alone[column].astype(float))
     assert list(fc.summary["plan"]) == ["current", "more_ads"]
     assert (fc.summary["p_target"] == 1.0).all()  # bookings are never below zero
     runs = fc.runs

@@ -396,3 +396,6 @@ def test_branches_give_each_run_exactly_what_it_gives_alone():
                           months=6, file="b.parquet")
     with pytest.raises(ValueError, match="is not the run of"):
         exp.Branches((tasks[0], other_seed), 4)
+    for empty, month in (((), 4), (tasks, 0)):
+        with pytest.raises(ValueError, match="at least one task and a month ≥ 1"):
+            exp.Branches(empty, month)
