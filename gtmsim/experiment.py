@@ -370,7 +370,11 @@ def run_task(task: Task) -> pd.DataFrame:
     Pure: the result depends only on the task, whichever process runs it.
     """
     result = simulate(task.scenario, seed=task.seed, months=task.months, keep_model=False)
-    df = result.monthly.copy()
+    return _with_identity(task, result.monthly.copy())
+
+
+def _with_identity(task: Task, df: pd.DataFrame) -> pd.DataFrame:
+    """`df` (a run's monthly table) with the task's identity columns in front, in place."""
     front = {"scenario": task.scenario.name, **dict(task.point),
              "replication": task.replication, "seed": task.seed}
     for i, (name, value) in enumerate(front.items()):
@@ -405,13 +409,14 @@ class Branches:
         if not self.tasks or self.month < 1:
             raise ValueError(f"branches: expected at least one task and a month ≥ 1, got "
                              f"{len(self.tasks)} tasks and month {self.month}")
-        first = self.tasks[0]
-        shared = {k: v for k, v in first.scenario.to_dict().items() if k not in _OWN_KEYS}
-        before = [c for c in first.scenario.timeline if c.month < self.month]
-        for t in self.tasks[1:]:
+        def until_month(t: Task) -> tuple[Any, ...]:
             own = {k: v for k, v in t.scenario.to_dict().items() if k not in _OWN_KEYS}
-            if (t.seed, t.months) != (first.seed, first.months) or own != shared or \
-                    [c for c in t.scenario.timeline if c.month < self.month] != before:
+            return t.seed, t.months, own, [c for c in t.scenario.timeline if c.month < self.month]
+
+        first = self.tasks[0]
+        shared = until_month(first)
+        for t in self.tasks[1:]:
+            if until_month(t) != shared:
                 raise ValueError(f"branches: {t.file} is not the run of {first.file} until "
                                  f"month {self.month}")
 
@@ -437,11 +442,7 @@ def run_branches(group: Branches) -> list[pd.DataFrame]:
         except Exception as exc:
             exc.gtmsim_run = task.file  # pickled with the exception: the caller names this run
             raise
-        front = {"scenario": task.scenario.name, **dict(task.point),
-                 "replication": task.replication, "seed": task.seed}
-        for j, (name, value) in enumerate(front.items()):
-            df.insert(j, name, value)
-        out.append(df)
+        out.append(_with_identity(task, df))
     return out
 
 
