@@ -399,3 +399,30 @@ def test_branches_give_each_run_exactly_what_it_gives_alone():
     for empty, month in (((), 4), (tasks, 0)):
         with pytest.raises(ValueError, match="at least one task and a month ≥ 1"):
             exp.Branches(empty, month)
+
+
+def test_a_failed_branch_is_reported_under_its_own_run(monkeypatch):
+    # The shared months succeed; the second run's continuation fails in a worker (a thread
+    # here, so the failure can be planted): the error names that run, not the group's first.
+    import concurrent.futures as cf
+
+    import gtmsim.scenario
+
+    base = {"market.prospects": 1000, "months": 3}
+    scenarios = [load_scenario("baseline", base), load_scenario("baseline", {
+        **base, "name": "rep", "timeline": [{"month": 3, "set": {"sales.reps": 6}}]})]
+    tasks = tuple(exp.Task(arm=i, scenario=sc, point=(), replication=0, seed=7, months=3,
+                           file=f"a{i}.parquet") for i, sc in enumerate(scenarios))
+    real = gtmsim.scenario.with_changes
+
+    def failing(scenario, changes, source):
+        if source == "branch a1.parquet":
+            raise ZeroDivisionError("planted")
+        return real(scenario, changes, source)
+
+    monkeypatch.setattr(gtmsim.scenario, "with_changes", failing)
+    handed = []
+    with cf.ThreadPoolExecutor(1) as pool, pytest.raises(RuntimeError) as caught:
+        exp._execute([exp.Branches(tasks, 3)], pool, lambda t, df, s: handed.append(t.file))
+    assert "run a1.parquet (seed 7) failed: ZeroDivisionError: planted" in str(caught.value)
+    assert handed == []  # a group is handed over whole or not at all
