@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import concurrent.futures as cf
 import datetime as dt
+import functools
 import itertools
 import json
 import math
@@ -214,6 +215,12 @@ def few_reps_warning(n: int) -> str | None:
             "is poorly known); use --reps 10 or more before deciding.")
 
 
+@functools.lru_cache(maxsize=256)
+def _t_quantile(confidence: float, dof: int) -> float:
+    """Two-sided Student-t quantile; cached, as summaries ask for the same few many times."""
+    return float(stats.t.ppf((1 + confidence) / 2, dof))
+
+
 def _t_interval(x: np.ndarray, confidence: float,
                 bounds: tuple[float, float] = (-math.inf, math.inf)) -> tuple[float, float, float]:
     """Mean and its Student-t interval, clipped to `bounds` (the range of the figure).
@@ -226,9 +233,86 @@ def _t_interval(x: np.ndarray, confidence: float,
     mean = float(x.mean())
     if len(x) < 2:
         return mean, float("nan"), float("nan")
-    half = float(stats.t.ppf((1 + confidence) / 2, len(x) - 1) * stats.sem(x))
+    sem = x.std(ddof=1) / len(x) ** 0.5  # as scipy.stats.sem computes it
+    half = float(_t_quantile(confidence, len(x) - 1) * sem)
     low, high = bounds
     return mean, max(mean - half, low), min(mean + half, high)
+
+
+def per_run_outcomes(runs: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
+    """One row per run (a distinct combination of `ids`, in order of first appearance):
+    the `ids` and each key outcome of `OUTCOMES`.
+
+    Column-wise over all runs at once; each value equals `Outcome.reduce` of that run's
+    monthly table sorted by month (the tests hold the two equal).
+    """
+    ids = list(ids)
+    names = [o.name for o in OUTCOMES]
+    if runs.empty:
+        return pd.DataFrame(columns=[*ids, *names])
+    code = runs.groupby(ids, sort=False, dropna=False).ngroup().to_numpy()
+    order = np.lexsort((runs["month"].to_numpy(), code))
+    code = code[order]
+    starts = np.flatnonzero(np.r_[True, code[1:] != code[:-1]])
+    ends = np.r_[starts[1:], len(code)]
+    last = ends - 1
+
+    def col(name: str) -> np.ndarray:
+        return runs[name].to_numpy(dtype=float)[order]
+
+    lengths = ends - starts
+    square = bool((lengths == lengths[0]).all())
+
+    def total(x: np.ndarray) -> np.ndarray:
+        """Per run, NaN counted as 0, summed pairwise as NumPy and pandas sum."""
+        x = np.where(np.isnan(x), 0.0, x)
+        if square:  # a run per row: the row sums are pandas' per-run sums to the last bit
+            return x.reshape(len(starts), int(lengths[0])).sum(axis=1)
+        return np.array([x[a:b].sum() for a, b in zip(starts, ends, strict=True)])
+
+    cost = col("marketing_spend") + col("sales_cost")
+    if "alignment_cost" in runs:
+        cost = cost + np.nan_to_num(col("alignment_cost"), nan=0.0)
+    bookings, wins, losses = col("bookings"), col("wins"), col("losses")
+    cost_sum, bookings_sum = total(cost), total(bookings)
+    wins_sum, losses_sum = total(wins), total(losses)
+    months = runs["month"].to_numpy()[order]
+    response = col("lead_response_days_median")
+    median = np.full(len(starts), np.nan)
+    payback = np.full(len(starts), np.nan)
+    for i, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        r = response[a:b]
+        r = r[~np.isnan(r)]
+        if len(r):
+            median[i] = np.median(r)
+        covered = np.cumsum(bookings[a:b]) >= np.cumsum(cost[a:b])
+        if covered.any():
+            payback[i] = float(months[a + int(covered.argmax())])
+
+    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(den != 0, num / np.where(den != 0, den, 1.0), np.nan)
+
+    net = bookings_sum - cost_sum
+    values = {
+        "cumulative_bookings": col("cumulative_bookings")[last],
+        "customers": col("customers")[last],
+        "cac": ratio(cost_sum, wins_sum),
+        "win_rate": ratio(wins_sum, wins_sum + losses_sum),
+        "lead_response_days_median": median,
+        "leads_decayed": total(col("leads_decayed")),
+        "leads_unworked": total(col("leads_unworked")),
+        "total_cost": cost_sum,
+        "net_bookings": net,
+        "roi": ratio(net, cost_sum),
+        "payback_month": payback,
+    }
+    if set(values) != set(names):  # an outcome added to OUTCOMES must be added here too
+        raise AssertionError(f"per_run_outcomes does not compute {sorted(set(names) ^ set(values))}")
+    first = runs.iloc[order[starts]]
+    table = {c: first[c].tolist() for c in ids}
+    table |= {n: values[n] for n in names}
+    return pd.DataFrame(table, columns=[*ids, *names])
 
 
 # --------------------------------------------------------------------------- seeds and grids
@@ -954,6 +1038,14 @@ def _stored_run_problem(task: Task, df: pd.DataFrame) -> str | None:
 # --------------------------------------------------------------------------- experiments
 
 
+def _common(mine: np.ndarray, theirs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions in `mine` and in `theirs` of the replications both hold, in the order of
+    `mine` (each replication appears once per arm)."""
+    _, i, j = np.intersect1d(mine, theirs, assume_unique=True, return_indices=True)
+    keep = np.argsort(i, kind="stable")
+    return i[keep], j[keep]
+
+
 @dataclass
 class Experiment:
     """The result of `compare` or `sweep`.
@@ -983,6 +1075,9 @@ class Experiment:
     resumed: int = 0
     elapsed_s: float = 0.0
     cpu_s: float = 0.0
+    # (the runs table it was computed from, per-run outcomes): see `outcomes()`.
+    _outcomes: tuple[pd.DataFrame, pd.DataFrame] | None = field(
+        default=None, init=False, repr=False, compare=False)
 
     @property
     def arm_columns(self) -> list[str]:
@@ -990,14 +1085,16 @@ class Experiment:
         return ["scenario", *self.keys]
 
     def outcomes(self) -> pd.DataFrame:
-        """One row per arm × replication: identity columns and each key outcome (`OUTCOMES`)."""
-        ids = [*self.arm_columns, "replication", "seed"]
-        rows = []
-        for key, run in self.runs.groupby(ids, sort=False, dropna=False):
-            run = run.sort_values("month")
-            rows.append({**dict(zip(ids, key, strict=True)),
-                         **{o.name: o.reduce(run) for o in OUTCOMES}})
-        return pd.DataFrame(rows, columns=[*ids, *(o.name for o in OUTCOMES)])
+        """One row per arm × replication: identity columns and each key outcome (`OUTCOMES`).
+
+        Computed once and kept until `runs` is replaced; each call returns a copy.
+        """
+        kept = self._outcomes
+        if kept is None or kept[0] is not self.runs:
+            ids = [*self.arm_columns, "replication", "seed"]
+            kept = (self.runs, per_run_outcomes(self.runs, ids))
+            self._outcomes = kept
+        return kept[1].copy()
 
     def summary(self, confidence: float = 0.95) -> pd.DataFrame:
         """Per arm and key outcome: mean with a t interval, and the paired difference
@@ -1019,39 +1116,44 @@ class Experiment:
         """
         per_run = self.outcomes()
         arm_cols = self.arm_columns
-        arms = [g for _, g in per_run.groupby(arm_cols, sort=False, dropna=False)]
-        ref = arms[0].set_index("replication")
+        code = per_run.groupby(arm_cols, sort=False, dropna=False).ngroup().to_numpy()
+        arms = [np.flatnonzero(code == i) for i in range(int(code.max()) + 1)] if len(code) else []
+        replication = per_run["replication"].to_numpy()
+        values = {o.name: per_run[o.name].to_numpy(dtype=float) for o in OUTCOMES}
+        idents = per_run[arm_cols]
+        ref = arms[0] if arms else None
         rows = []
         for arm in arms:
-            this = arm.set_index("replication")
-            ident = {c: arm[c].iloc[0] for c in arm_cols}
+            ident = {c: idents[c].iloc[arm[0]] for c in arm_cols}
+            if arm is not ref:
+                mine, theirs = _common(replication[arm], replication[ref])
             for o in OUTCOMES:
-                x = this[o.name].to_numpy(dtype=float)
+                x = values[o.name][arm]
                 n = int(np.count_nonzero(~np.isnan(x)))
                 if o.censored and n < len(x):
                     mean = lo = hi = np.nan
                 else:
                     bounds = (o.low, o.high)
                     if o.name == "net_bookings":  # bookings ≥ 0, so net ≥ −(the largest cost)
-                        bounds = (-float(this["total_cost"].max()), o.high)
+                        bounds = (-float(values["total_cost"][arm].max()), o.high)
                     mean, lo, hi = _t_interval(x, confidence, bounds)
                 row = {**ident, "outcome": o.name, "n": n,
                        "mean": mean, "ci_low": lo, "ci_high": hi,
                        "diff": np.nan, "diff_ci_low": np.nan, "diff_ci_high": np.nan,
                        "diff_pct": np.nan, "ahead": np.nan, "reps": len(x)}
-                if arm is not arms[0]:
-                    a, b = this[o.name].align(ref[o.name], join="inner")
-                    both = (a.notna() & b.notna()).to_numpy()
-                    d = (a - b).to_numpy(dtype=float)[both]
+                if arm is not ref:
+                    a, b = x[mine], values[o.name][ref][theirs]
+                    both = ~np.isnan(a) & ~np.isnan(b)
+                    d = (a - b)[both]
                     if len(d) and not (o.censored and not both.all()):
                         dmean, dlo, dhi = _t_interval(d, confidence, o.diff_range)
-                        base = float(b.to_numpy(dtype=float)[both].mean())
+                        base = float(b[both].mean())
                         row.update(diff=dmean, diff_ci_low=dlo, diff_ci_high=dhi,
                                    diff_pct=100 * dmean / abs(base) if base else np.nan,
                                    ahead=float(np.mean(d * o.better > 0)))
                 rows.append(row)
         table = pd.DataFrame(rows)
-        warning = few_reps_warning(min(len(a) for a in arms))
+        warning = few_reps_warning(min(len(a) for a in arms)) if arms else None
         if warning:
             table.attrs["warning"] = warning
         return table

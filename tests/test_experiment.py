@@ -426,3 +426,65 @@ def test_a_failed_branch_is_reported_under_its_own_run(monkeypatch):
         exp._execute([exp.Branches(tasks, 3)], pool, lambda t, df, s: handed.append(t.file))
     assert "run a1.parquet (seed 7) failed: ZeroDivisionError: planted" in str(caught.value)
     assert handed == []  # a group is handed over whole or not at all
+
+
+# --------------------------------------------------------------------------- outcomes of many runs
+
+
+@pytest.fixture(scope="module")
+def long_sweep() -> exp.Experiment:
+    return sweep("baseline", {"sales.reps": [1, 5]}, reps=6, seed=4, months=24, workers=1,
+                 overrides={"market.prospects": 3000,
+                            "marketing.programs.paid_ads.monthly_budget": 0})
+
+
+def _edited(e: exp.Experiment) -> exp.Experiment:
+    """`e` with runs made harder: bookings scaled per row (so some runs pay back and sums
+    are not round), blanks, one run cut short, one run missing, rows shuffled."""
+    runs = e.runs.copy()
+    rng = np.random.default_rng(8)
+    runs["bookings"] *= rng.uniform(0, 30, len(runs)) * (runs["replication"] % 2)
+    runs.loc[rng.random(len(runs)) < 0.2, "lead_response_days_median"] = np.nan
+    runs.loc[rng.random(len(runs)) < 0.1, "alignment_cost"] = np.nan
+    five = runs["sales.reps"] == 5
+    runs = runs[~(five & (runs["replication"] == 1) & (runs["month"] > 9))]
+    runs = runs[~(five & (runs["replication"] == 3))]
+    return exp.Experiment(e.kind, runs.sample(frac=1, random_state=2), e.arms, e.keys,
+                          e.seed, e.seeds)
+
+
+def test_outcomes_of_all_runs_at_once_equal_each_run_reduced_alone(long_sweep):
+    e = _edited(long_sweep)
+    table = e.outcomes()
+    ids = [*e.arm_columns, "replication", "seed"]
+    groups = list(e.runs.groupby(ids, sort=False))
+    assert len(table) == len(groups) == 11
+    assert table["payback_month"].notna().any() and table["payback_month"].isna().any()
+    for (key, run), (_, row) in zip(groups, table.iterrows(), strict=True):
+        assert tuple(row[ids]) == key
+        run = run.sort_values("month")
+        for o in OUTCOMES:
+            want = o.reduce(run)
+            assert row[o.name] == want or (np.isnan(want) and np.isnan(row[o.name])), o.name
+    # The summary pairs each arm with the first (here whichever the shuffle put first) over
+    # the replications both hold.
+    first = table["sales.reps"].iloc[0]
+    other = 6 - first
+    s = e.summary().set_index(["sales.reps", "outcome"])
+    of = {k: table[table["sales.reps"] == k].set_index("replication")["customers"]
+          for k in (first, other)}
+    d = (of[other] - of[first]).dropna()
+    assert len(d) == 5
+    assert s.loc[(other, "customers"), "diff"] == pytest.approx(d.mean(), rel=1e-12)
+    assert np.isnan(s.loc[(first, "customers"), "diff"])
+
+
+def test_outcomes_are_kept_until_the_runs_change(long_sweep):
+    e = exp.Experiment(long_sweep.kind, long_sweep.runs, long_sweep.arms, long_sweep.keys,
+                       long_sweep.seed, long_sweep.seeds)
+    first = e.outcomes()
+    first["customers"] = -1.0  # a copy: changing it leaves the experiment's alone
+    assert (e.outcomes()["customers"] >= 0).all()
+    e.runs = _edited(e).runs
+    again = e.outcomes()
+    assert len(again) == 11 and again["payback_month"].notna().any()
