@@ -764,6 +764,7 @@ def _print_explanation(result: Any, *, quiet: bool, as_json: bool) -> None:
             "runs": len(result.experiment.seeds) * len(result.experiment.arms),
             "resumed": result.experiment.resumed,
             "elapsed_s": round(result.experiment.elapsed_s, 3),
+            "posterior": None if result.posterior is None else str(result.posterior),
             "gaps": result.gaps.to_dict(orient="records"),
             "contributions": result.contributions.to_dict(orient="records"),
         }), default=float))
@@ -781,6 +782,9 @@ def _print_explanation(result: Any, *, quiet: bool, as_json: bool) -> None:
               f"on common random numbers (base seed {e.seed}); {e.elapsed_s:.1f} s{resumed}. "
               "Contributions sum to the gap; every outcome is in contributions.csv.",
               markup=False)
+    if result.posterior is not None:
+        out.print(f"Replication r ran on posterior draw r of the keys calibrated in "
+                  f"{result.posterior}: the intervals carry that uncertainty too.", markup=False)
     out.print(f"Results: {', '.join(files)}", markup=False)
 
 
@@ -797,8 +801,14 @@ def _factor_list(text: str | None) -> list[str] | None:
 @click.option("--permutations", type=click.IntRange(min=2),
               help="Sample this many orders of the factors instead of every subset "
                    "(default: every subset up to 10 factors, 64 orders beyond).")
+@click.option("--posterior", "posterior_dir", metavar="CALIBRATION_DIR",
+              type=click.Path(path_type=Path),
+              help="Run replication r of every mix on posterior draw r of the keys a "
+                   "finished calibration fitted, so the intervals also carry what the "
+                   "calibration left uncertain.")
 @_experiment_options
 def explain_command(a: str, b: str, factors_text: str | None, permutations: int | None,
+                    posterior_dir: Path | None,
                     reps: int, seed: int | None, months: int | None,
                     overrides: tuple[str, ...], workers: int | None, scheduler: str | None,
                     out_dir: Path | None, resume: bool, force: bool, quiet: bool,
@@ -809,7 +819,8 @@ def explain_command(a: str, b: str, factors_text: str | None, permutations: int 
     from gtmsim.analysis import explain as ex
 
     options = {"factors": _factor_list(factors_text), "permutations": permutations,
-               "reps": reps, "seed": seed, "months": months, "overrides": list(overrides)}
+               "reps": reps, "seed": seed, "months": months, "overrides": list(overrides),
+               "posterior": posterior_dir}
     names = _names_or_all_problems([a, b], overrides, lambda: ex.explain(a, b, **options))
     folder = out_dir or exp.default_folder("explain", names)
     result = _run_analysis(f"explain {' '.join(names)}", lambda **kw: ex.explain(a, b, **kw),
@@ -1242,12 +1253,18 @@ def _check_writable(folder: Path) -> None:
 @click.option("--report", "with_report", is_flag=True,
               help="Also write the report page (report.html and charts/) in --out.")
 @click.option("--yes", is_flag=True, help="Start even when the work is estimated at over 30 minutes.")
+@click.option("--posterior", "posterior_dir", metavar="CALIBRATION_DIR",
+              type=click.Path(path_type=Path),
+              help="Run replication r of every trial on posterior draw r of the keys a "
+                   "finished calibration fitted (the re-evaluation on fresh draws), so the "
+                   "best plan is best over what the calibration left uncertain.")
 def optimize_command(scenario: str, vary_texts: tuple[str, ...],
                      constraint_texts: tuple[str, ...], objective: str, target: float | None,
                      trials: int, reps: int, top: int, seed: int | None, months: int | None,
                      overrides: tuple[str, ...], workers: int | None, scheduler: str | None,
                      out_dir: Path | None, resume: bool, force: bool, quiet: bool,
-                     as_json: bool, yes: bool, with_report: bool = False) -> None:
+                     as_json: bool, yes: bool, with_report: bool = False,
+                     posterior_dir: Path | None = None) -> None:
     """Search the --vary keys of SCENARIO for the best plan under the --constraints (Optuna,
     common random numbers), then evaluate the best few again on fresh seeds against it."""
     from gtmsim.analysis import optimize as opt
@@ -1266,7 +1283,8 @@ def optimize_command(scenario: str, vary_texts: tuple[str, ...],
                 objective=objective, target=target, trials=trials, reps=reps, top=top,
                 seed=seed, months=months, overrides=list(overrides), workers=workers,
                 scheduler=scheduler, out=out_dir, resume=resume, force=force,
-                progress=on_trial, command=_canonical_command(), yes=yes)
+                progress=on_trial, command=_canonical_command(), yes=yes,
+                posterior=posterior_dir)
     files = [str(result.folder / f) for f in (opt.TRIALS, opt.SUMMARY, opt.BEST, opt.STUDY_DB,
                                                MANIFEST)
              if (result.folder / f).exists()]
@@ -1284,6 +1302,7 @@ def optimize_command(scenario: str, vary_texts: tuple[str, ...],
             "constraints": [c.text for c in result.constraints],
             "best_trial": result.best_trial, "best": result.best, "start": start_values,
             "elapsed_s": round(result.elapsed_s, 3),
+            "posterior": None if posterior_dir is None else str(posterior_dir),
             "summary": json.loads(result.summary().to_json(orient="records")),
         }, default=str))
         return
@@ -1297,6 +1316,10 @@ def optimize_command(scenario: str, vary_texts: tuple[str, ...],
               + (f"; {refused} proposed plans broke a spending or headcount limit and were "
                  "refused before simulating" if refused else "")
               + f"; {result.elapsed_s:.1f} s.", markup=False)
+    if posterior_dir is not None:
+        out.print(f"Replication r of every trial ran on posterior draw r of the keys calibrated "
+                  f"in {posterior_dir}; the re-evaluation on fresh seeds and fresh draws.",
+                  markup=False)
     if result.best is None:
         out.print("No trial met the constraints: no best plan (widen the ranges or the limits).",
                   markup=False)

@@ -89,7 +89,8 @@ NOTICE_WORK_S = 60  # estimated wall time above which the estimate is said befor
 # Manifest keys that define an experiment: resuming refuses a folder that differs in any
 # (except that more reps, on the same first seeds, extend it).
 # "points" holds the overrides of each arm of an analysis verb (gtmsim.analysis.points).
-_IDENTITY_KEYS = ("kind", "scenarios", "vary", "points", "reps", "seed", "seeds", "months")
+_IDENTITY_KEYS = ("kind", "scenarios", "vary", "points", "reps", "seed", "seeds", "months",
+                  "draws")
 # Derived files `--force` removes with the results: a report of the old results would mislead.
 _DERIVED = ("report.html", "charts", "deck.pptx", "workbook.xlsx", "tables")
 
@@ -955,10 +956,17 @@ class _Folder:
 
     @staticmethod
     def _extends(stored: dict[str, Any], wanted: dict[str, Any]) -> bool:
-        """Whether `wanted` is `stored` with more replications on the same first seeds."""
-        same = all(stored[k] == wanted[k] for k in _IDENTITY_KEYS if k not in ("reps", "seeds"))
+        """Whether `wanted` is `stored` with more replications on the same first seeds
+        (and, with parameter draws, the same first draws)."""
+        grows = ("reps", "seeds", "draws")
+        same = all(stored[k] == wanted[k] for k in _IDENTITY_KEYS if k not in grows)
         old, new = stored.get("seeds"), wanted["seeds"]
-        return (same and isinstance(old, list) and isinstance(stored.get("reps"), int)
+        old_draws, new_draws = stored.get("draws"), wanted.get("draws")
+        draws_agree = (old_draws is None and new_draws is None) or (
+            isinstance(old_draws, list) and isinstance(new_draws, list)
+            and new_draws[:len(old_draws)] == old_draws)
+        return (same and draws_agree and isinstance(old, list)
+                and isinstance(stored.get("reps"), int)
                 and stored["reps"] < wanted["reps"] and new[:len(old)] == old)
 
     def prepare(self) -> None:
@@ -1312,14 +1320,31 @@ def check_work(tasks: Sequence[Task], workers: int, *, yes: bool) -> float:
 
 
 def _build_tasks(arms: list[Scenario], points: list[dict[str, Any]], seeds: list[int],
-                 months: int | None) -> list[Task]:
+                 months: int | None,
+                 draws: Sequence[Mapping[str, Any]] | None = None) -> list[Task]:
+    """A task per arm × replication; with `draws`, replication r of every arm runs with
+    the keys of `draws[r]` set (one parameter draw per replication, shared by the arms).
+
+    Raises:
+        ScenarioError: draws that do not make valid scenarios, every problem at once.
+    """
     tasks = []
+    problems: list[str] = []
     for a, (sc, point) in enumerate(zip(arms, points, strict=True)):
         # Grid points share the scenario name, so their files carry the grid index too.
         stem = _file_stem(sc.name) + (f"__v{a:03d}" if point else "")
         for r, s in enumerate(seeds):
-            tasks.append(Task(arm=a, scenario=sc, point=tuple(point.items()), replication=r,
+            run = sc
+            if draws is not None and draws[r]:
+                try:
+                    run = with_changes(sc, dict(draws[r]), f"posterior draw {r}")
+                except ScenarioError as exc:
+                    problems.extend(p for p in exc.problems if p not in problems)
+                    continue
+            tasks.append(Task(arm=a, scenario=run, point=tuple(point.items()), replication=r,
                               seed=s, months=months or sc.months, file=f"{stem}__r{r:04d}.parquet"))
+    if problems:
+        raise ScenarioError(problems)
     return tasks
 
 
@@ -1329,8 +1354,12 @@ def _run(kind: str, loaded: list[Scenario], arms: list[Scenario],
          overrides: Any, workers: int | None, scheduler: str | None,
          executor: cf.Executor | None, out: str | Path | None, resume: bool, force: bool,
          progress: Callable[[int, int], None] | None,
-         command: Sequence[str] | None, yes: bool = False) -> Experiment:
-    """Run every arm on every replication seed; `loaded` is what the manifest records."""
+         command: Sequence[str] | None, yes: bool = False,
+         draws: Sequence[Mapping[str, Any]] | None = None) -> Experiment:
+    """Run every arm on every replication seed; `loaded` is what the manifest records.
+
+    `draws`: one mapping of dotted keys per replication (parameter draws, e.g. from a
+    calibration's posterior), set on every arm's run of that replication."""
     start = time.perf_counter()
     for sc in loaded:
         for line in sc.horizon_warnings(months):
@@ -1342,10 +1371,14 @@ def _run(kind: str, loaded: list[Scenario], arms: list[Scenario],
         raise ExperimentError(f"{len(arms):,} {'scenarios' if kind == 'compare' else 'grid points'}"
                               f" × {reps:,} replications = {len(arms) * reps:,} runs, more than "
                               f"the {MAX_RUNS:,} an experiment may have")
+    if draws is not None and (isinstance(draws, Mapping) or len(draws) != reps
+                              or not all(isinstance(d, Mapping) for d in draws)):
+        raise ExperimentError(f"draws: expected one mapping of keys to values per replication "
+                              f"({reps}), got {draws!r:.200}")
     base = loaded[0].seed if seed is None else seed
     seeds = replication_seeds(base, reps)
     keys = tuple(points[0]) if points else ()
-    tasks = _build_tasks(arms, points, seeds, months)
+    tasks = _build_tasks(arms, points, seeds, months, draws)
     total = len(tasks)
     manifest = _jsonable({
         "kind": kind,
@@ -1355,6 +1388,7 @@ def _run(kind: str, loaded: list[Scenario], arms: list[Scenario],
         "seed": base,
         "seeds": seeds,
         "months": months,
+        "draws": None if draws is None else [dict(d) for d in draws],
         "overrides": overrides if isinstance(overrides, Mapping) else list(overrides or []),
         "outcomes": {o.name: o.description for o in OUTCOMES},
         "versions": versions(),
@@ -1479,6 +1513,7 @@ def compare(
     progress: Callable[[int, int], None] | None = None,
     command: Sequence[str] | None = None,
     yes: bool = False,
+    draws: Sequence[Mapping[str, Any]] | None = None,
 ) -> Experiment:
     """Run scenarios on common random numbers and compare them with the first.
 
@@ -1502,6 +1537,10 @@ def compare(
         command: recorded in the manifest (default: `sys.argv`).
         yes: start even when the work is estimated at over 30 minutes (otherwise
             refused with the estimate).
+        draws: one mapping of dotted keys per replication (e.g. posterior draws of
+            calibrated keys, `gtmsim.analysis.points.posterior_draws`): replication r of
+            every scenario runs with `draws[r]` set, so the paired differences also
+            carry the uncertainty of those keys. Recorded in the manifest.
 
     Raises:
         ScenarioError: a scenario or override is invalid.
@@ -1536,7 +1575,7 @@ def compare(
     return _run("compare", arms, arms, [{} for _ in arms], reps=reps, seed=seed, months=months,
                 identity_extra={"vary": None}, overrides=overrides, workers=workers,
                 scheduler=scheduler, executor=executor, out=out, resume=resume, force=force,
-                progress=progress, command=command, yes=yes)
+                progress=progress, command=command, yes=yes, draws=draws)
 
 
 def sweep(

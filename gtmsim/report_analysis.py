@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -289,7 +290,19 @@ def _explain(folder: Path, manifest: Mapping[str, Any], charts: _Charts) -> tupl
              "every order of switching the factors, so an interaction is split evenly "
              "between the factors in it and the contributions sum to the gap. Intervals "
              "are paired-t over replications."]
+    if sec.get("posterior"):
+        lines.append(_posterior_line(sec["posterior"], manifest.get("draws"), "mix"))
     return title, [*body, _method(manifest, lines)]
+
+
+def _posterior_line(folder: str, draws: Any, what: str) -> str:
+    """How the replications drew the calibrated keys, for a verb run with --posterior."""
+    keys = sorted({k for d in draws or [] for k in d})
+    return (f"Parameter uncertainty: replication r of every {what} also ran on draw r of the "
+            f"posterior in <code>{_esc(folder)}</code> ({_esc(', '.join(keys))}; "
+            f"{len({json.dumps(d, sort_keys=True) for d in draws or []})} distinct draws), so "
+            "the intervals cover what the calibration left uncertain as well as simulation "
+            "noise.")
 
 
 def _factor_words(f: Mapping[str, Any], base: Mapping[str, Any],
@@ -586,6 +599,9 @@ def _optimize(folder: Path, manifest: Mapping[str, Any],
              f"Re-evaluation: the starting plan and the best {_esc(manifest.get('top'))} on "
              f"{_esc(reeval_reps)} fresh replications from base seed "
              f"{_esc(manifest.get('reevaluate_seed'))}; differences are paired-t intervals."]
+    if manifest.get("posterior"):
+        lines.append(_posterior_line(manifest["posterior"], manifest.get("draws"), "trial")
+                     + " The re-evaluation drew afresh.")
     return title, [*body, _method(manifest, lines)]
 
 

@@ -50,6 +50,7 @@ OTHER = "(other keys)"  # the factor holding differing keys --factors did not na
 # Keys that name or describe a scenario, or that replications replace: never factors.
 _IGNORED = ("name", "question", "seed", "months")
 WATERFALL_OUTCOMES = ("cumulative_bookings", "net_bookings")
+POSTERIOR_STREAM = 0xE1A  # seeds the posterior draws apart from the replication seeds
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,8 @@ class Explanation:
         permutations: permutations sampled (0 when exact).
         experiment: the evaluated hybrids (point i is the subset with bitmask i when exact).
         files: the files written in the results folder.
+        posterior: the calibration folder the replications' parameter draws came from
+            (None: the scenarios' own values, simulation noise only).
     """
 
     a: str
@@ -100,6 +103,7 @@ class Explanation:
     permutations: int
     experiment: Experiment
     files: list[Path] = field(default_factory=list)
+    posterior: Path | None = None
 
 
 # --------------------------------------------------------------------------- Shapley math
@@ -339,6 +343,7 @@ def explain(
     command: Sequence[str] | None = None,
     yes: bool = False,
     charts: bool = True,
+    posterior: str | Path | None = None,
 ) -> Explanation:
     """Split the gap B − A in each key outcome into Shapley contributions of the keys
     that differ, on common random numbers.
@@ -351,6 +356,11 @@ def explain(
             subset up to `EXACT_MAX` factors, else `PERMUTATIONS` orders).
         confidence: of the intervals.
         charts: also draw the waterfall charts in `out`/charts (matplotlib).
+        posterior: a finished calibration folder (`gtmsim calibrate --out`): replication
+            r of every mix also runs on posterior draw r of the calibrated keys (weighted
+            resampling, seeded from `seed`), so the contributions and their intervals
+            cover what the calibration left uncertain, not only simulation noise. A
+            calibrated key may be neither a factor nor set with `overrides`.
         reps, seed, months, overrides, workers, scheduler, executor, out, resume, force,
         progress, command, yes: as for `gtmsim.experiment.compare`; `seed` defaults to
         A's.
@@ -401,12 +411,20 @@ def explain(
     if full not in masks:
         masks.append(full)
     pts = [hybrid_point(found, m) for m in masks]
+    run_seed = sa.seed if seed is None else seed
+    draws = None
+    if posterior is not None:
+        taken = {**_points.set_keys(overrides),
+                 **{key: f"the factor {f.name} (it differs between {sa.name} and {sb.name})"
+                    for f in found for key in f.keys}}
+        _, draws = _points.posterior_draws(posterior, reps, (run_seed % 2**32, POSTERIOR_STREAM),
+                                           taken)
     try:
         experiment = _points.evaluate(
-            base, pts, reps=reps, seed=sa.seed if seed is None else seed, months=months,
+            base, pts, reps=reps, seed=run_seed, months=months,
             workers=workers, scheduler=scheduler, executor=executor, out=out, resume=resume,
             force=force, progress=progress, command=command, yes=yes, kind="explain",
-            outputs=(CONTRIBUTIONS, GAPS))
+            outputs=(CONTRIBUTIONS, GAPS), draws=draws)
     except ScenarioError as exc:
         raise ScenarioError([*exc.problems, ("explain: a mix of the two scenarios' keys is not "
                              "a valid scenario; group keys that must change together with "
@@ -414,7 +432,8 @@ def explain(
     contributions, gaps = _decompose(experiment, found, masks, orders, method, confidence)
     result = Explanation(a=sa.name, b=sb.name, contributions=contributions, gaps=gaps,
                          factors=found, method=method, permutations=len(orders),
-                         experiment=experiment)
+                         experiment=experiment,
+                         posterior=None if posterior is None else Path(posterior))
     if experiment.folder is not None:
         files: dict[str, Callable[[Path], None]] = {CONTRIBUTIONS: csv_writer(contributions),
                                                     GAPS: csv_writer(gaps)}
@@ -425,6 +444,7 @@ def explain(
                    "b_question": sb.question, "method": method,
                    "permutations": len(orders), "confidence": confidence,
                    "masks": masks if method == "permutations" else None,
+                   "posterior": None if posterior is None else str(posterior),
                    "factors": [{"name": f.name, "keys": list(f.keys)} for f in found]}
         result.files = _points.write_outputs(experiment, files, section)
     return result

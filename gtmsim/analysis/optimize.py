@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from gtmsim import experiment as ex
+from gtmsim.analysis import points as _points
 from gtmsim.results import (
     MANIFEST,
     ResultsError,
@@ -79,7 +80,8 @@ MAX_REJECTED_IN_A_ROW = 500  # proposals breaking a plan limit before the search
 # Manifest keys that define a study: resuming refuses a folder that differs in any
 # (`trials` may grow: more trials continue the same search).
 _IDENTITY_KEYS = ("kind", "scenario", "vary", "constraints", "objectives", "target", "reps",
-                  "seed", "seeds", "months", "startup_trials")
+                  "seed", "seeds", "months", "startup_trials", "posterior", "draws")
+POSTERIOR_STREAM = 0xD4A  # seeds the posterior draws apart from the replication seeds
 
 
 class OptimizeError(ex.ExperimentError):
@@ -496,6 +498,11 @@ def _sampler_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([seed, index]).generate_state(1)[0])
 
 
+def _draw_seed(seed: int) -> tuple[int, int]:
+    """The seed of the posterior draws of a study (or of its re-evaluation) on `seed`."""
+    return seed % 2**32, POSTERIOR_STREAM
+
+
 def _fresh_base(seed: int) -> int:
     """The base seed of the re-evaluation: independent of the search's seeds."""
     state = np.random.SeedSequence([seed, 0x0E7A]).generate_state(1, dtype=np.uint64)[0]
@@ -843,6 +850,7 @@ def optimize(
     progress: Callable[[int, int], None] | None = None,
     command: Sequence[str] | None = None,
     yes: bool = False,
+    posterior: str | Path | None = None,
 ) -> OptimizeResult:
     """Search the varied keys for the plan that does best on the objective(s) under the
     constraints; evaluate the best few again on fresh seeds against the starting plan.
@@ -866,6 +874,12 @@ def optimize(
         startup_trials: random trials before TPE models the results (Optuna's n_startup_trials).
         progress: called as `progress(done, total)` after each trial (and once at start).
         command: recorded in the manifest (default: `sys.argv`).
+        posterior: a finished calibration folder (`gtmsim calibrate --out`): replication
+            r of every trial also runs on posterior draw r of the calibrated keys, the
+            same draws for every trial (common random numbers extended to the market's
+            parameters), and the re-evaluation on fresh seeds draws afresh. The plan
+            chosen is then the best on average over what the calibration left uncertain.
+            A calibrated key may be neither varied nor set with `overrides`.
 
     Raises:
         ScenarioError: bad scenario, keys, ranges, constraints or objectives — every
@@ -924,6 +938,20 @@ def optimize(
         objectives = parse_objectives(objective, target)
     except ScenarioError as exc:
         problems += exc.problems
+    draws = fresh_draws = None
+    def whole(x: Any, low: int) -> bool:
+        return isinstance(x, int) and not isinstance(x, bool) and x >= low
+
+    if posterior is not None and start is not None and whole(reps, 1) and (
+            reevaluate_reps is None or whole(reevaluate_reps, 2)):
+        first = seed if whole(seed, 0) else start.seed
+        taken = {**_points.set_keys(overrides), **{v.key: "--vary" for v in varied}}
+        try:
+            _, draws = _points.posterior_draws(posterior, reps, _draw_seed(first), taken)
+            _, fresh_draws = _points.posterior_draws(
+                posterior, reevaluate_reps or reps, _draw_seed(_fresh_base(first)), taken)
+        except ScenarioError as exc:
+            problems += [p for p in exc.problems if p not in problems]
     if problems or start is None:
         raise ScenarioError(problems)
 
@@ -939,6 +967,7 @@ def optimize(
         "constraints": [c.text for c in parsed], "objectives": [o.name for o in objectives],
         "target": target, "reps": reps, "seed": base, "seeds": seeds, "months": horizon,
         "startup_trials": startup_trials,
+        "posterior": None if posterior is None else str(posterior), "draws": draws,
     })
     resuming = _check_folder(folder, identity, resume, force)
     # The whole search, estimated before anything is written.
@@ -1051,7 +1080,7 @@ def optimize(
             t0 = time.perf_counter()
             run = ex.compare([plan], reps=reps, seed=base, months=horizon,
                              workers=1 if pool is None else None, executor=pool, out=where,
-                             resume=True, command=cmd, yes=True)
+                             resume=True, command=cmd, yes=True, draws=draws)
             result = _evaluate(run.runs, run, objectives, parsed, target)
             for k, v in result.items():
                 trial.set_user_attr(k, v)
@@ -1087,7 +1116,7 @@ def optimize(
             reeval = ex.compare(plans, reps=reevaluate_reps or reps, seed=_fresh_base(base),
                                 months=horizon, workers=1 if pool is None else None,
                                 executor=pool, out=folder / REEVALUATION_DIR, force=True,
-                                command=cmd, yes=True)
+                                command=cmd, yes=True, draws=fresh_draws)
             summary = reeval.summary()
             by_arm = {name: g for name, g in reeval.runs.groupby("scenario", sort=False)}
             rows = []

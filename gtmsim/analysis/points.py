@@ -80,6 +80,7 @@ def evaluate(
     yes: bool = False,
     kind: str = "points",
     outputs: Sequence[str] = (),
+    draws: Sequence[Mapping[str, Any]] | None = None,
 ) -> Experiment:
     """Run every point × `reps` replications on common random numbers.
 
@@ -91,6 +92,8 @@ def evaluate(
             "optimize", or "points").
         outputs: the verb's own files in `out`, removed first with `force` (so that an
             interrupted replacement never leaves old results beside new runs).
+        draws: one mapping of dotted keys per replication (`posterior_draws`): replication
+            r of every point runs with `draws[r]` set on top of the point's keys.
         reps, seed, months, overrides, workers, scheduler, executor, out, resume, force,
         progress, command, yes: as for `gtmsim.experiment.compare`.
 
@@ -128,7 +131,58 @@ def evaluate(
                      identity_extra={"vary": None, "points": _exp._jsonable(list(points))},
                      overrides=overrides, workers=workers, scheduler=scheduler,
                      executor=executor, out=out, resume=resume, force=force, progress=progress,
-                     command=command, yes=yes)
+                     command=command, yes=yes, draws=draws)
+
+
+def posterior_draws(folder: str | Path, reps: int, seed: int | tuple[int, ...],
+                    taken: Mapping[str, str] | None = None,
+                    ) -> tuple[list[str], list[dict[str, Any]]]:
+    """One joint draw of a calibration's fitted keys per replication.
+
+    The draws are a weighted resampling of the calibration's `posterior.parquet`, seeded
+    by `seed` (an int or a tuple of ints for `numpy.random.default_rng`), so the same seed
+    gives the same draws; a key fitted as a whole number gets a whole number. Replication
+    r of every point then runs on seed r *and* draw r: paired differences stay paired,
+    and their intervals carry what the calibration left uncertain about the market.
+
+    Args:
+        taken: keys (or tables of keys) the verb sets itself -> what sets them (e.g.
+            "--set"); a fitted key among them, or under one, is refused, since the draw
+            would overwrite the verb's value.
+
+    Returns:
+        The fitted keys, and `reps` mappings of them to values.
+
+    Raises:
+        ScenarioError: the folder is not a finished calibration, or a fitted key is taken
+            (every problem at once).
+    """
+    from gtmsim.analysis.sensitivity import posterior_sample, read_posterior
+
+    fits, post = read_posterior(folder)
+    problems = []
+    for f in fits:
+        by = next((what for key, what in (taken or {}).items()
+                   if f.key == key or f.key.startswith(key + ".")), None)
+        if by is not None:
+            problems.append(f"--posterior {folder}: {f.key} is fitted by the calibration and "
+                            f"also set by {by}; leave one of them out")
+    if problems:
+        raise ScenarioError(problems)
+    keys = [f.key for f in fits]
+    x = posterior_sample(post, keys, reps, seed)
+    draws = [{f.key: int(round(v)) if f.integer else float(v)
+              for f, v in zip(fits, row, strict=True)} for row in x]
+    return keys, draws
+
+
+def set_keys(overrides: Mapping[str, Any] | Sequence[str] | None) -> dict[str, str]:
+    """The keys `overrides` (`--set`) sets -> "--set", for `posterior_draws(taken=)`."""
+    from gtmsim.scenario import _override_pairs
+
+    pairs, _ = _override_pairs(overrides if isinstance(overrides, Mapping)
+                               else list(overrides or []))
+    return {key: "--set" for key, _ in pairs}
 
 
 def scenarios_of(base: Scenario, points: Sequence[Mapping[str, Any]]) -> list[Scenario]:

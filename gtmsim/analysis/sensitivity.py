@@ -323,7 +323,8 @@ def read_posterior(folder: str | Path) -> tuple[list[Any], pd.DataFrame]:
     return cal.fits, post
 
 
-def posterior_sample(post: pd.DataFrame, keys: Sequence[str], n: int, seed: int) -> np.ndarray:
+def posterior_sample(post: pd.DataFrame, keys: Sequence[str], n: int,
+                     seed: int | tuple[int, ...]) -> np.ndarray:
     """`n` joint draws of `keys` from a weighted posterior (resampled by weight, seeded)."""
     w = post["weight"].to_numpy(dtype=float)
     picks = np.random.default_rng(seed).choice(len(post), size=n, p=w / w.sum())
