@@ -240,6 +240,14 @@ def _t_interval(x: np.ndarray, confidence: float,
     return mean, max(mean - half, low), min(mean + half, high)
 
 
+def _cumsum(x: np.ndarray) -> np.ndarray:
+    """Running sum as pandas' `cumsum` gives it: a blank adds nothing and stays blank."""
+    blank = np.isnan(x)
+    out = np.cumsum(np.where(blank, 0.0, x))
+    out[blank] = np.nan
+    return out
+
+
 def per_run_outcomes(runs: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
     """One row per run (a distinct combination of `ids`, in order of first appearance):
     the `ids` and each key outcome of `OUTCOMES`.
@@ -286,7 +294,7 @@ def per_run_outcomes(runs: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
         r = r[~np.isnan(r)]
         if len(r):
             median[i] = np.median(r)
-        covered = np.cumsum(bookings[a:b]) >= np.cumsum(cost[a:b])
+        covered = _cumsum(bookings[a:b]) >= _cumsum(cost[a:b])
         if covered.any():
             payback[i] = float(months[a + int(covered.argmax())])
 

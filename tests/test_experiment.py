@@ -438,27 +438,32 @@ def long_sweep() -> exp.Experiment:
                             "marketing.programs.paid_ads.monthly_budget": 0})
 
 
-def _edited(e: exp.Experiment) -> exp.Experiment:
+def _edited(e: exp.Experiment, *, cut: bool = True) -> exp.Experiment:
     """`e` with runs made harder: bookings scaled per row (so some runs pay back and sums
-    are not round), blanks, one run cut short, one run missing, rows shuffled."""
+    are not round), blanks (bookings and costs too), rows shuffled; with `cut`, one run
+    cut short and one missing (runs of different lengths)."""
     runs = e.runs.copy()
     rng = np.random.default_rng(8)
     runs["bookings"] *= rng.uniform(0, 30, len(runs)) * (runs["replication"] % 2)
     runs.loc[rng.random(len(runs)) < 0.2, "lead_response_days_median"] = np.nan
     runs.loc[rng.random(len(runs)) < 0.1, "alignment_cost"] = np.nan
-    five = runs["sales.reps"] == 5
-    runs = runs[~(five & (runs["replication"] == 1) & (runs["month"] > 9))]
-    runs = runs[~(five & (runs["replication"] == 3))]
+    runs.loc[rng.random(len(runs)) < 0.05, "bookings"] = np.nan
+    runs.loc[rng.random(len(runs)) < 0.05, "sales_cost"] = np.nan
+    if cut:
+        five = runs["sales.reps"] == 5
+        runs = runs[~(five & (runs["replication"] == 1) & (runs["month"] > 9))
+                    & ~(five & (runs["replication"] == 3))]
     return exp.Experiment(e.kind, runs.sample(frac=1, random_state=2), e.arms, e.keys,
                           e.seed, e.seeds)
 
 
-def test_outcomes_of_all_runs_at_once_equal_each_run_reduced_alone(long_sweep):
-    e = _edited(long_sweep)
+@pytest.mark.parametrize("cut", [True, False], ids=["ragged", "equal-length"])
+def test_outcomes_of_all_runs_at_once_equal_each_run_reduced_alone(long_sweep, cut):
+    e = _edited(long_sweep, cut=cut)
     table = e.outcomes()
     ids = [*e.arm_columns, "replication", "seed"]
     groups = list(e.runs.groupby(ids, sort=False))
-    assert len(table) == len(groups) == 11
+    assert len(table) == len(groups) == (11 if cut else 12)
     assert table["payback_month"].notna().any() and table["payback_month"].isna().any()
     for (key, run), (_, row) in zip(groups, table.iterrows(), strict=True):
         assert tuple(row[ids]) == key
@@ -474,7 +479,7 @@ def test_outcomes_of_all_runs_at_once_equal_each_run_reduced_alone(long_sweep):
     of = {k: table[table["sales.reps"] == k].set_index("replication")["customers"]
           for k in (first, other)}
     d = (of[other] - of[first]).dropna()
-    assert len(d) == 5
+    assert len(d) == (5 if cut else 6)
     assert s.loc[(other, "customers"), "diff"] == pytest.approx(d.mean(), rel=1e-12)
     assert np.isnan(s.loc[(first, "customers"), "diff"])
 

@@ -194,3 +194,50 @@ def test_cli_explain_posterior_json(tmp_path, capsys, one_point):
     assert code == 0
     data = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert data["posterior"] == str(one_point)
+
+
+def test_a_draw_the_scenario_refuses_is_reported_before_anything_is_written(tmp_path):
+    bad = calibration_folder(tmp_path / "bad", {QUALIFY: [1.7], REPS: [3], "weight": [1.0]})
+    with pytest.raises(ScenarioError) as info:
+        opt.optimize("baseline", ["marketing.programs.paid_ads.monthly_budget=0:40000"],
+                     trials=2, reps=2, months=3, overrides=SMALL, posterior=bad, workers=1,
+                     out=tmp_path / "o")
+    assert f"--posterior {bad}" in str(info.value) and QUALIFY in str(info.value)
+    assert not (tmp_path / "o").exists()
+    # explain --force on a finished folder: the refusal leaves its results in place
+    out = tmp_path / "e"
+    common = {"factors": ["alignment.sla_days"], "reps": 2, "seed": 2, "months": 2,
+              "workers": 1, "charts": False, "overrides": SMALL}
+    explain("siloed", "aligned", out=out, **common)
+    before = sorted(p.name for p in out.iterdir())
+    with pytest.raises(ScenarioError, match=QUALIFY.replace(".", r"\.")):
+        explain("siloed", "aligned", out=out, force=True, posterior=bad, **common)
+    assert sorted(p.name for p in out.iterdir()) == before
+    assert "contributions.csv" in before
+
+
+def test_optimize_resumes_whatever_the_path_of_the_calibration_is_typed_as(
+        one_point, tmp_path, monkeypatch):
+    monkeypatch.chdir(one_point.parent)
+    args = {"trials": 2, "reps": 2, "top": 1, "seed": 4, "months": 2, "workers": 1,
+            "startup_trials": 2, "overrides": SMALL, "out": tmp_path / "o"}
+    vary = ["marketing.programs.paid_ads.monthly_budget=0:40000"]
+    opt.optimize("baseline", vary, posterior=one_point.name, **args)
+    more = opt.optimize("baseline", vary, posterior=one_point.resolve(), resume=True,
+                        **{**args, "trials": 3})
+    assert int(more.trials["simulated"].sum()) == 3 and more.resumed == 2
+
+
+def test_limits_a_plan_fixes_are_judged_on_the_drawn_values(one_point, tmp_path):
+    """The start has more reps than the limit; every draw has 2: plans are within it."""
+    start = load_scenario("baseline", SMALL)
+    assert start.sales.reps > 3
+    args = {"trials": 2, "reps": 2, "top": 1, "seed": 4, "months": 2, "workers": 1,
+            "startup_trials": 2, "overrides": SMALL, "constraints": ["headcount<=3"]}
+    vary = ["marketing.programs.paid_ads.monthly_budget=0:40000"]
+    drawn = opt.optimize("baseline", vary, posterior=one_point, out=tmp_path / "d", **args)
+    assert int(drawn.trials["simulated"].sum()) == 2 and drawn.trials["feasible"].all()
+    assert opt._plan_quantities_over(start, 2, None)["headcount"] == start.sales.reps
+    mixed = opt._plan_quantities_over(start, 2, [{REPS: 2}, {REPS: 6}])
+    assert mixed["headcount"] == 4.0  # the mean over the replications' draws
+    assert mixed["sales_cost"] == 4 * start.sales.cost_per_rep_month

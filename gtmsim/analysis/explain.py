@@ -413,12 +413,13 @@ def explain(
     pts = [hybrid_point(found, m) for m in masks]
     run_seed = sa.seed if seed is None else seed
     draws = None
-    if posterior is not None:
+    whole = [isinstance(x, int) and not isinstance(x, bool) for x in (reps, run_seed)]
+    if posterior is not None and all(whole) and reps >= 1:  # (bad ones: evaluate says so)
         taken = {**_points.set_keys(overrides),
                  **{key: f"the factor {f.name} (it differs between {sa.name} and {sb.name})"
                     for f in found for key in f.keys}}
         _, draws = _points.posterior_draws(posterior, reps, (run_seed % 2**32, POSTERIOR_STREAM),
-                                           taken)
+                                           taken, check=base)
     try:
         experiment = _points.evaluate(
             base, pts, reps=reps, seed=run_seed, months=months,

@@ -80,7 +80,7 @@ MAX_REJECTED_IN_A_ROW = 500  # proposals breaking a plan limit before the search
 # Manifest keys that define a study: resuming refuses a folder that differs in any
 # (`trials` may grow: more trials continue the same search).
 _IDENTITY_KEYS = ("kind", "scenario", "vary", "constraints", "objectives", "target", "reps",
-                  "seed", "seeds", "months", "startup_trials", "posterior", "draws")
+                  "seed", "seeds", "months", "startup_trials", "draws")
 POSTERIOR_STREAM = 0xD4A  # seeds the posterior draws apart from the replication seeds
 
 
@@ -164,6 +164,17 @@ def _quantities() -> dict[str, Quantity]:
 QUANTITIES: dict[str, Quantity] = _quantities()
 # Quantities a plan fixes before any simulation (spend and team follow the plan, not the market).
 PLAN_QUANTITIES = ("marketing_spend", "sales_cost", "monthly_cost", "headcount", "total_cost")
+
+
+def _plan_quantities_over(plan: Scenario, months: int,
+                          draws: Sequence[Mapping[str, Any]] | None) -> dict[str, float]:
+    """`plan_quantities` of `plan`, or with parameter draws their mean over the draws (the
+    replications run with them, and constraints hold on means over replications)."""
+    if not draws:
+        return plan_quantities(plan, months)
+    each = [plan_quantities(with_changes(plan, dict(d), "--posterior") if d else plan, months)
+            for d in draws]
+    return {k: float(np.mean([q[k] for q in each])) for k in each[0]}
 
 
 def plan_quantities(scenario: Scenario, months: int | None = None) -> dict[str, float]:
@@ -942,14 +953,16 @@ def optimize(
     def whole(x: Any, low: int) -> bool:
         return isinstance(x, int) and not isinstance(x, bool) and x >= low
 
-    if posterior is not None and start is not None and whole(reps, 1) and (
-            reevaluate_reps is None or whole(reevaluate_reps, 2)):
-        first = seed if whole(seed, 0) else start.seed
+    if posterior is not None:
+        first = seed if whole(seed, 0) else start.seed if start is not None else 0
         taken = {**_points.set_keys(overrides), **{v.key: "--vary" for v in varied}}
+        n = reps if whole(reps, 1) else 1
+        n_fresh = reevaluate_reps if whole(reevaluate_reps, 2) else n
         try:
-            _, draws = _points.posterior_draws(posterior, reps, _draw_seed(first), taken)
+            _, draws = _points.posterior_draws(posterior, n, _draw_seed(first), taken,
+                                               check=start)
             _, fresh_draws = _points.posterior_draws(
-                posterior, reevaluate_reps or reps, _draw_seed(_fresh_base(first)), taken)
+                posterior, n_fresh, _draw_seed(_fresh_base(first)), taken, check=start)
         except ScenarioError as exc:
             problems += [p for p in exc.problems if p not in problems]
     if problems or start is None:
@@ -966,8 +979,7 @@ def optimize(
         "kind": KIND, "scenario": start.to_dict(), "vary": [v.spec() for v in varied],
         "constraints": [c.text for c in parsed], "objectives": [o.name for o in objectives],
         "target": target, "reps": reps, "seed": base, "seeds": seeds, "months": horizon,
-        "startup_trials": startup_trials,
-        "posterior": None if posterior is None else str(posterior), "draws": draws,
+        "startup_trials": startup_trials, "draws": draws,
     })
     resuming = _check_folder(folder, identity, resume, force)
     # The whole search, estimated before anything is written.
@@ -983,6 +995,7 @@ def optimize(
         _clear(folder)
     folder.mkdir(parents=True, exist_ok=True)
     manifest = {**identity, "trials": trials, "top": top,
+                "posterior": None if posterior is None else str(posterior),
                 "reevaluate_reps": reevaluate_reps or reps,
                 "reevaluate_seed": _fresh_base(base),
                 "overrides": [[k, v] for k, v in pairs],
@@ -1037,8 +1050,12 @@ def optimize(
                 multivariate=True)
             trial = study.ask(distributions)
             point = {k: trial.params[k] for k in distributions}
+            known = {c.quantity for c in parsed} & set(PLAN_QUANTITIES)
             try:
                 plan = _apply(start, point)
+                # With draws the plan quantities are means over them, as the runs' are (and
+                # each draw is checked on the plan).
+                fixed = _plan_quantities_over(plan, horizon, draws) if known or draws else {}
             except ScenarioError as exc:
                 # A combination no end of the ranges showed (e.g. a timeline state): skipped.
                 trial.set_user_attr("problem", "; ".join(exc.problems))
@@ -1048,9 +1065,7 @@ def optimize(
                     raise OptimizeError("the search keeps proposing plans the scenario "
                                         "refuses: " + "; ".join(exc.problems)) from None
                 continue
-            known = {c.quantity for c in parsed} & set(PLAN_QUANTITIES)
             if known:
-                fixed = plan_quantities(plan, horizon)
                 broken = [(c, c.violation(fixed[c.quantity])) for c in parsed
                           if c.quantity in known and not c.holds(fixed[c.quantity])]
                 if broken:

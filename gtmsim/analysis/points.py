@@ -136,6 +136,7 @@ def evaluate(
 
 def posterior_draws(folder: str | Path, reps: int, seed: int | tuple[int, ...],
                     taken: Mapping[str, str] | None = None,
+                    check: Scenario | None = None,
                     ) -> tuple[list[str], list[dict[str, Any]]]:
     """One joint draw of a calibration's fitted keys per replication.
 
@@ -149,6 +150,8 @@ def posterior_draws(folder: str | Path, reps: int, seed: int | tuple[int, ...],
         taken: keys (or tables of keys) the verb sets itself -> what sets them (e.g.
             "--set"); a fitted key among them, or under one, is refused, since the draw
             would overwrite the verb's value.
+        check: a scenario each distinct draw must make valid (a fitted key it does not have,
+            or a value it refuses, is reported before anything runs).
 
     Returns:
         The fitted keys, and `reps` mappings of them to values.
@@ -173,6 +176,14 @@ def posterior_draws(folder: str | Path, reps: int, seed: int | tuple[int, ...],
     x = posterior_sample(post, keys, reps, seed)
     draws = [{f.key: int(round(v)) if f.integer else float(v)
               for f, v in zip(fits, row, strict=True)} for row in x]
+    if check is not None:
+        for draw in dict.fromkeys(tuple(d.items()) for d in draws):  # distinct, in order
+            try:
+                with_changes(check, dict(draw), f"--posterior {folder}")
+            except ScenarioError as exc:
+                problems.extend(p for p in exc.problems if p not in problems)
+        if problems:
+            raise ScenarioError(problems)
     return keys, draws
 
 
