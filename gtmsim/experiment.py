@@ -1285,7 +1285,7 @@ def estimate_run_seconds(scenario: Scenario, months: int | None = None) -> float
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             reps.append(value)
     per_month = 0.0075 + 1e-7 * scenario.market.prospects + 1.2e-4 * max(reps)
-    return (months or scenario.months) * per_month
+    return (scenario.months if months is None else months) * per_month
 
 
 def duration(seconds: float) -> str:
@@ -1296,32 +1296,45 @@ def duration(seconds: float) -> str:
     return f"{seconds:,.0f} s"
 
 
-def check_work(tasks: Sequence[Task], workers: int, *, yes: bool) -> float:
-    """The estimated wall seconds of `tasks` on `workers`.
+def check_work(tasks: Sequence[Task | Branches], workers: int, *, yes: bool) -> float:
+    """The estimated wall seconds of `tasks` on `workers`; a `Branches` group counts its
+    shared months once, as it runs them.
 
     Raises:
         ExperimentError: the estimate is over `LONG_WORK_S` and `yes` is false.
     """
     if not tasks:
         return 0.0
-    cache: dict[int, float] = {}
-    total = 0.0
-    for t in tasks:
-        key = id(t.scenario)
+    cache: dict[tuple[int, int], float] = {}
+
+    def seconds(sc: Scenario, months: int) -> float:
+        key = (id(sc), months)
         if key not in cache:
-            cache[key] = estimate_run_seconds(t.scenario, t.months)
-        total += cache[key]
+            cache[key] = estimate_run_seconds(sc, months)
+        return cache[key]
+
+    total, runs = 0.0, 0
+    for t in tasks:
+        if isinstance(t, Branches):
+            first = t.tasks[0]
+            shared = min(t.month - 1, first.months)
+            total += seconds(first.scenario, shared) + sum(
+                seconds(b.scenario, b.months - shared) for b in t.tasks)
+            runs += len(t.tasks)
+        else:
+            total += seconds(t.scenario, t.months)
+            runs += 1
     workers = max(1, min(workers, len(tasks)))
     wall = total / workers
     if wall > LONG_WORK_S and not yes:
-        each = total / len(tasks)
+        each = total / runs
         raise ExperimentError(
-            f"this is long work: about {len(tasks):,} run{'s' if len(tasks) > 1 else ''} × "
+            f"this is long work: about {runs:,} run{'s' if runs > 1 else ''} × "
             f"{each:,.1f} s ≈ {duration(wall)} on {workers} worker{'s' if workers > 1 else ''}; "
             "add --yes (yes=True) to start anyway")
     if wall > NOTICE_WORK_S:
-        warnings.warn(f"about {len(tasks):,} run{'s' if len(tasks) > 1 else ''} × "
-                      f"{total / len(tasks):,.1f} s ≈ {duration(wall)} on {workers} "
+        warnings.warn(f"about {runs:,} run{'s' if runs > 1 else ''} × "
+                      f"{total / runs:,.1f} s ≈ {duration(wall)} on {workers} "
                       f"worker{'s' if workers > 1 else ''} (an estimate)", LongWorkWarning,
                       stacklevel=3)
     return wall

@@ -414,7 +414,7 @@ def forecast(
 
     todo = [t for t in tasks if t.file not in frames]
     work = _shared_history(tasks, frames, T + 1)
-    exp.check_work(todo, workers or exp._cpu_count(), yes=True)  # says when it is long
+    exp.check_work(work, workers or exp._cpu_count(), yes=True)  # says when it is long
     # The executor comes first: an unreachable scheduler must leave the folder untouched.
     with exp.executor_for(workers, scheduler, tasks=max(len(work), 1)) as executor:
         with signals_held():

@@ -493,3 +493,21 @@ def test_outcomes_are_kept_until_the_runs_change(long_sweep):
     e.runs = _edited(e).runs
     again = e.outcomes()
     assert len(again) == 11 and again["payback_month"].notna().any()
+
+
+def test_the_work_estimate_counts_the_shared_months_of_branches_once():
+    base = load_scenario("baseline", {"market.prospects": 2000, "months": 36})
+    plan = load_scenario("baseline", {"market.prospects": 2000, "months": 36, "name": "plan",
+                                      "timeline": [{"month": 25, "set": {"sales.reps": 6}}]})
+    tasks = tuple(exp.Task(arm=i, scenario=sc, point=(), replication=0, seed=3, months=36,
+                           file=f"f{i}.parquet") for i, sc in enumerate((base, plan)))
+    alone = exp.check_work(list(tasks), 1, yes=True)
+    grouped = exp.check_work([exp.Branches(tasks, 25)], 1, yes=True)
+    each = {t.file: exp.estimate_run_seconds(t.scenario, 36) for t in tasks}
+    assert alone == pytest.approx(sum(each.values()))
+    # 24 shared months once, then 12 months of each plan: (24 + 12 + 12) of 72 months
+    shared = exp.estimate_run_seconds(base, 24)
+    assert grouped == pytest.approx(shared + exp.estimate_run_seconds(base, 12)
+                                    + exp.estimate_run_seconds(plan, 12))
+    assert 0.6 < grouped / alone < 0.7
+    assert exp.estimate_run_seconds(base, 0) == 0.0  # no months, no work
