@@ -317,7 +317,8 @@ def per_run_outcomes(runs: pd.DataFrame, ids: Sequence[str]) -> pd.DataFrame:
         "payback_month": payback,
     }
     if set(values) != set(names):  # an outcome added to OUTCOMES must be added here too
-        raise AssertionError(f"per_run_outcomes does not compute {sorted(set(names) ^ set(values))}")
+        missing = sorted(set(names) ^ set(values))
+        raise AssertionError(f"per_run_outcomes does not compute {missing}")
     first = runs.iloc[order[starts]]
     table = {c: first[c].tolist() for c in ids}
     table |= {n: values[n] for n in names}

@@ -413,8 +413,10 @@ def explain(
     pts = [hybrid_point(found, m) for m in masks]
     run_seed = sa.seed if seed is None else seed
     draws = None
-    whole = [isinstance(x, int) and not isinstance(x, bool) for x in (reps, run_seed)]
-    if posterior is not None and all(whole) and reps >= 1:  # (bad ones: evaluate says so)
+    if posterior is not None:
+        # The draws need whole reps and seed: the engine's own check, before drawing.
+        _exp._check_options(reps=reps, seed=run_seed, months=months, workers=workers,
+                            scheduler=scheduler, executor=executor)
         taken = {**_points.set_keys(overrides),
                  **{key: f"the factor {f.name} (it differs between {sa.name} and {sb.name})"
                     for f in found for key in f.keys}}

@@ -949,10 +949,10 @@ def optimize(
         objectives = parse_objectives(objective, target)
     except ScenarioError as exc:
         problems += exc.problems
-    draws = fresh_draws = None
     def whole(x: Any, low: int) -> bool:
         return isinstance(x, int) and not isinstance(x, bool) and x >= low
 
+    draws = fresh_draws = None
     if posterior is not None:
         first = seed if whole(seed, 0) else start.seed if start is not None else 0
         taken = {**_points.set_keys(overrides), **{v.key: "--vary" for v in varied}}
