@@ -101,13 +101,14 @@ def sample_segments(cdf, u_segment, u_position, seg_size, by_segment, seg_start)
 
 
 @njit(cache=True)
-def program_draw(u, cdf, seg_size, by_segment, seg_start, keep, known_only, stage, mark):
+def program_draw(u, cdf, seg_size, by_segment, seg_start, keep, known_only, stage, mark, effects):
     """A program's candidate touches (rows of `u`: segment, who, keep, three chances),
     thinned by the fit preference (`keep`, empty for none) and, for a known audience, to
     prospects ever aware; the first touch of each prospect counts.
 
-    Returns the touched prospects, their chances (3 × k), and the touches kept before the
-    first-of-the-day rule (what the program paid for).
+    Returns the touched prospects, each touch's three chances and then the program's
+    `effects` (a (3 + len(effects)) × k array, as `touch_day` takes them), and the touches
+    kept before the first-of-the-day rule (what the program paid for).
     """
     idx = sample_segments(cdf, u[:, 0], u[:, 1], seg_size, by_segment, seg_start)
     has_keep = keep.shape[0] > 0
@@ -125,24 +126,28 @@ def program_draw(u, cdf, seg_size, by_segment, seg_start, keep, known_only, stag
     targets = idx[rows]
     first = first_positions(targets, mark)
     rows = rows[first]
-    chances = np.empty((3, rows.shape[0]))
+    chances = np.empty((3 + effects.shape[0], rows.shape[0]))
     for j in range(rows.shape[0]):
         for c in range(3):
             chances[c, j] = u[rows[j], 3 + c]
+        for e in range(effects.shape[0]):
+            chances[3 + e, j] = effects[e]
     return targets[first], chances, k
 
 
 @njit(cache=True)
-def touch_group(idx, effect, chance, day, stage, stage_day, flows, segment, known_by_seg,
+def touch_group(idx, touches, day, stage, stage_day, flows, segment, known_by_seg,
                 trust, trust_day, fade):
-    """The day's touches of all programs grouped by prospect: who wakes (moved to aware),
-    and the compounded trust gains of those reached. Returns the touches sorted by prospect
-    (`idx`, `effect`, `chance`), the distinct prospects `who`, each group's start, each
-    touch's group `of`, and the mask of `who` that woke."""
+    """The day's touches of all programs (`touches`: three chances, then the touching
+    program's effects, a row each) grouped by prospect: who wakes (moved to aware), and the
+    compounded trust gains of those reached. Returns the touches sorted by prospect (`idx`,
+    `effect`, `chance`), the distinct prospects `who`, each group's start, each touch's
+    group `of`, and the mask of `who` that woke."""
     order = np.argsort(idx, kind="mergesort")
     idx = idx[order]
-    effect = effect[:, order]
-    chance = chance[:, order]
+    touches = touches[:, order]
+    chance = touches[:3]
+    effect = touches[3:]
     t = idx.shape[0]
     of = np.empty(t, dtype=np.int64)
     starts = np.empty(t, dtype=np.int64)
@@ -410,6 +415,138 @@ def lead_luck(idx, lead_count, luck_seed):
     return out
 
 
+@njit(cache=True)
+def arrival_hour(idx, lead_count, luck_seed, lead_day, start, hours, work_share):
+    """The hour (since day 0) each prospect's current lead arrived (`LeadDesk.arrival_hour`):
+    a share `work_share` of leads in the working hours [start, start + hours), the rest
+    spread over the hours off."""
+    out = np.empty(idx.shape[0])
+    off = 24.0 - hours
+    for j in range(idx.shape[0]):
+        i = idx[j]
+        key = (np.uint64(i) << np.uint64(20)) ^ np.uint64(lead_count[i])
+        u = np.float64(mix64(key ^ luck_seed) >> np.uint64(11)) / 2.0**53
+        if u < work_share:
+            h = start + u / work_share * hours
+        else:
+            h = start + hours + (u - work_share) / (1 - work_share) * off
+        # NumPy's float modulo: fmod, moved into [0, 24)
+        r = np.fmod(h, 24.0)
+        if r < 0:
+            r += 24.0
+        out[j] = lead_day[i] * 24.0 + r
+    return out
+
+
+@njit(cache=True)
+def take_leads(queue, ready_hour, queued_day, n, start, end, per_lead):
+    """A rep's leads today (`LeadDesk.take`): the first `n` of the queue visible before
+    `end`, answered in the order they became visible, one every `per_lead` hours from
+    `start` or from when each became visible; those not reached before `end` go back to the
+    front of the queue, visible from `start` at the earliest. Returns the leads reached,
+    the hour of each response, and the queue after (leads, ready hours, days queued)."""
+    q = queue.shape[0]
+    rows = np.empty(min(n, q), dtype=np.int64)
+    k = 0
+    for j in range(q):
+        if k == rows.shape[0]:
+            break
+        if ready_hour[j] < end:
+            rows[k] = j
+            k += 1
+    rows = rows[:k]
+    order = np.argsort(ready_hour[rows], kind="mergesort")
+    rows = rows[order]
+    ready = np.empty(k)
+    at = np.empty(k)
+    best = -np.inf
+    for j in range(k):
+        r = ready_hour[rows[j]]
+        ready[j] = r if r >= start else start
+        steps = j * per_lead
+        gap = ready[j] - steps
+        if j == 0 or gap > best:
+            best = gap
+        at[j] = steps + best
+    reached = 0
+    for j in range(k):
+        if at[j] < end:
+            reached += 1
+    leads = np.empty(reached, dtype=np.int64)
+    hours = np.empty(reached)
+    taken = np.zeros(q, dtype=np.bool_)
+    for j in range(k):
+        taken[rows[j]] = True
+    out_q = np.empty(q - reached, dtype=queue.dtype)
+    out_ready = np.empty(q - reached)
+    out_day = np.empty(q - reached, dtype=queued_day.dtype)
+    a = 0
+    b = 0
+    for j in range(k):
+        i = rows[j]
+        if at[j] < end:
+            leads[a] = queue[i]
+            hours[a] = at[j]
+            a += 1
+        else:
+            out_q[b] = queue[i]
+            out_ready[b] = ready[j]
+            out_day[b] = queued_day[i]
+            b += 1
+    for j in range(q):
+        if not taken[j]:
+            out_q[b] = queue[j]
+            out_ready[b] = ready_hour[j]
+            out_day[b] = queued_day[j]
+            b += 1
+    return leads, hours, out_q, out_ready, out_day
+
+
+@njit(cache=True)
+def response_waits(idx, hours, day, lead_day, in_market_until, source, hand_raiser, lead_count,
+                   arrival_seed, start, day_hours, work_share):
+    """For first responses at `hours` to the leads of prospects `idx` (`LeadDesk.respond`):
+    the days and hours each waited since it arrived, whether it is in market, and whether
+    it is a hand-raiser (by its source)."""
+    arrived = arrival_hour(idx, lead_count, arrival_seed, lead_day, start, day_hours, work_share)
+    k = idx.shape[0]
+    waited = np.empty(k, dtype=lead_day.dtype)
+    waited_hours = np.empty(k)
+    in_market = np.empty(k, dtype=np.bool_)
+    hand = np.empty(k, dtype=np.bool_)
+    for j in range(k):
+        i = idx[j]
+        waited[j] = day - lead_day[i]
+        w = hours[j] - arrived[j]
+        waited_hours[j] = 0.0 if 0.0 >= w else w  # NumPy's maximum(0.0, w)
+        in_market[j] = in_market_until[i] > day
+        hand[j] = hand_raiser[source[i]]
+    return waited, waited_hours, in_market, hand
+
+
+@njit(cache=True)
+def qualify(idx, contact, follow_up, in_market, skill, ready_rate, unready_rate, fit, lead_count,
+            contact_seed, qualify_seed):
+    """Whether each first response reaches a decision maker (its contact chance), the
+    chance the lead qualifies (in market or not, fit, skill, and `follow_up` when the
+    response missed), and whether it does (`LeadDesk.respond`)."""
+    k = idx.shape[0]
+    reached = np.empty(k, dtype=np.bool_)
+    chance = np.empty(k)
+    ok = np.empty(k, dtype=np.bool_)
+    for j in range(k):
+        i = idx[j]
+        key = (np.uint64(i) << np.uint64(20)) ^ np.uint64(lead_count[i])
+        u = np.float64(mix64(key ^ contact_seed) >> np.uint64(11)) / 2.0**53
+        reached[j] = u < contact[j]
+        ready = ready_rate if in_market[j] else unready_rate
+        fitted = np.float64(_F32_HALF + fit[i])  # float32, as NumPy adds 0.5 to a float32 array
+        chance[j] = ready * fitted * skill[j] * (1.0 if reached[j] else follow_up[j])
+        u = np.float64(mix64(key ^ qualify_seed) >> np.uint64(11)) / 2.0**53
+        ok[j] = u < chance[j]
+    return reached, chance, ok
+
+
 # ---------------------------------------------------------------- whole phases
 # `state` is `Prospects.state(tally)`: the arrays the phases read and change, in this order.
 
@@ -432,13 +569,14 @@ def _asks(idx, u, day, propensity, threshold, source, fade, state):
 
 
 @njit(cache=True)
-def touch_day(idx, effect, chance, day, propensity, threshold, fade, state):
-    """One day's touches of every program (see `marketing.touch`). Returns the new leads:
-    newly aware prospects who ask, hand-raisers, and captured prospects."""
+def touch_day(idx, touches, day, propensity, threshold, fade, state):
+    """One day's touches of every program (see `marketing.touch`; `touches` as
+    `program_draw` gives them). Returns the new leads: newly aware prospects who ask,
+    hand-raisers, and captured prospects."""
     stage, stage_day, flows, segment, known_by_seg = state[0], state[1], state[2], state[3], state[4]
     in_market_until, trust, trust_day = state[6], state[7], state[8]
     idx, effect, chance, who, starts, of, woke = touch_group(
-        idx, effect, chance, day, stage, stage_day, flows, segment, known_by_seg, trust,
+        idx, touches, day, stage, stage_day, flows, segment, known_by_seg, trust,
         trust_day, fade)
     asked = _asks(who[woke], chance[2][starts][woke], day, propensity, threshold, SRC_INBOUND,
                   fade, state)

@@ -10,6 +10,7 @@ touches one by one and the model applies the day's touches together (`touch`).
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 import mesa
@@ -76,8 +77,9 @@ class MarketingProgram(mesa.Agent):
         self.mask = self._mask()
         self._steer()
         # Per touch this month: awareness chance, trust gain, hand-raise scale, capture chance.
-        self.effects = (cfg.awareness, cfg.trust, cfg.hand_raise,
-                        cfg.lead_capture * (1 - self.model.levers.marketing_reward))
+        self.effects = np.array([cfg.awareness, cfg.trust, cfg.hand_raise,
+                                 cfg.lead_capture * (1 - self.model.levers.marketing_reward)],
+                                dtype=np.float64)
         return cfg.monthly_budget
 
     def _mask(self) -> np.ndarray:
@@ -121,23 +123,25 @@ class MarketingProgram(mesa.Agent):
         uniforms whatever becomes of it, and are then thinned (fit preference; for a `known`
         audience, those never aware; a prospect's first touch of the day). So two scenarios on
         one seed touch the same prospects with the same chances wherever their states agree
-        (common random numbers). Returns the touches, their chances and the touches paid for
+        (common random numbers). Returns the touched prospects, each touch's chances followed by
+        the program's effects (a 7 × k array, as `touch` takes it) and the touches paid for
         (before the first-of-the-day rule).
         """
         p = self.model.prospects
         if self.cdf is None:
-            return np.empty(0, dtype=np.int64), np.empty((3, 0)), 0
+            return np.empty(0, dtype=np.int64), np.empty((7, 0)), 0
         accept = self.fit_floor
         if self.config.reaches == "known":
             weights = p.seg_size * self.steer
             accept *= (p.known_by_seg * self.steer).sum() / weights.sum()
             if accept <= 0:
-                return np.empty(0, dtype=np.int64), np.empty((3, 0)), 0
-        u = self.stream.random((int(np.ceil(k / accept)), 6))  # segment, who, keep, 3 chances
+                return np.empty(0, dtype=np.int64), np.empty((7, 0)), 0
+        u = self.stream.random((math.ceil(k / accept), 6))  # segment, who, keep, 3 chances
         keep = self.model.fit_keep
         return kernels.program_draw(u, self.cdf, p.seg_size, p._by_segment, p._seg_start,
                                     _NO_KEEP if keep is None else keep,
-                                    self.config.reaches == "known", p.stage, p.mark)
+                                    self.config.reaches == "known", p.stage, p.mark,
+                                    self.effects)
 
 
 # ASSUMPTION: with feedback f, a share f of segment targeting follows the bookings per lead
@@ -158,7 +162,9 @@ def fit_keep(p: Prospects, feedback: float) -> np.ndarray | None:
 
 
 def touch(model: GTMModel, batch: list[tuple[MarketingProgram, np.ndarray, np.ndarray]]) -> None:
-    """Apply one day's touches of every program: (program, prospects, chances 3×k) each."""
+    """Apply one day's touches of every program: (program, prospects, touches) each, the
+    touches as `MarketingProgram._draw` gives them (three chances, then the program's effects,
+    a row each)."""
     # ASSUMPTION: a program reaches a prospect at most once a day; a prospect reached by several
     # programs in a day takes every touch at once: aware if any touch makes it so, trust gains
     # compounding, and each touch with its own chance to raise a hand or fill a form.
@@ -166,16 +172,17 @@ def touch(model: GTMModel, batch: list[tuple[MarketingProgram, np.ndarray, np.nd
         return
     p = model.prospects
     day = model.day
-    idx = np.concatenate([b[1] for b in batch])
-    effects = np.array([prog.effects for prog, _, _ in batch]).T
-    effect = effects[:, np.repeat(np.arange(len(batch)), [len(b[1]) for b in batch])]
-    chance = np.concatenate([b[2] for b in batch], axis=1)
+    if len(batch) == 1:
+        idx, touches = batch[0][1], batch[0][2]
+    else:
+        idx = np.concatenate([b[1] for b in batch])
+        touches = np.concatenate([b[2] for b in batch], axis=1)
     # Touches grouped by prospect: the unaware wake, trust gains of one day's touches compound
     # (1 − Π(1 − gain)), and newly aware prospects who are in market may ask for a demo.
     # ASSUMPTION: a program's hand-raise chance scales with trust (0.5 + trust): people answer
     # calls to action from brands they trust. Gated content turns touched prospects who are
     # not buying into leads; marketing does this as far as it is rewarded for lead volume.
     asked, hands, captured = kernels.touch_day(
-        idx, effect, chance, day, model.config.market.inbound_propensity,
+        idx, touches, day, model.config.market.inbound_propensity,
         model.levers.lead_threshold, p.fade, p.state(model.tally.leads_by_seg))
     model.desk.add_leads(((asked, SRC_INBOUND), (hands, SRC_MARKETING), (captured, SRC_CAPTURE)))

@@ -55,7 +55,10 @@ def draw_count(rng: np.random.Generator, mean: float) -> int:
 
 def draw_counts(rngs: list[np.random.Generator], means: list[float]) -> list[int]:
     """`draw_count` for several streams at once, the next number of each (one inversion call)."""
-    u = np.array([rng.random() for rng in rngs])
+    u = [rng.random() for rng in rngs]
+    if min(means) > 0:  # the usual day: every stream has a positive mean
+        return np.maximum(0, np.ceil(pdtrik(u, means))).astype(np.int64).tolist()
+    u = np.array(u)
     m = np.array(means, dtype=np.float64)
     positive = m > 0
     k = np.zeros(len(m), dtype=np.int64)

@@ -111,13 +111,9 @@ class LeadDesk:
         the seed and the lead, so a lead arrives at the same hour in every scenario."""
         p = self.model.prospects
         team = self.model.sales_config
-        u = p.lead_luck(idx, ARRIVAL)
-        work = u < WORKING_HOURS_SHARE
-        off_hours = HOURS_PER_DAY - team.day_hours
-        hour = np.where(work, team.day_start_hour + u / WORKING_HOURS_SHARE * team.day_hours,
-                        team.day_start_hour + team.day_hours
-                        + (u - WORKING_HOURS_SHARE) / (1 - WORKING_HOURS_SHARE) * off_hours)
-        return p.lead_day[idx] * float(HOURS_PER_DAY) + np.mod(hour, HOURS_PER_DAY)
+        return kernels.arrival_hour(np.asarray(idx, dtype=np.int64), p.lead_count,
+                                    p._luck_seed[ARRIVAL], p.lead_day, float(team.day_start_hour),
+                                    float(team.day_hours), WORKING_HOURS_SHARE)
 
     def day_hours(self) -> tuple[float, float]:
         """Today's working hours, as hours since day 0: (start, end)."""
@@ -238,19 +234,17 @@ class LeadDesk:
         order = np.argsort(key, kind="stable")
         self._keep("queue", order)
 
-    def take(self, n: int, before: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The first `n` queued leads (in routing order) a rep can see before the hour
-        `before`, with the hours they became visible and the days they were queued; they
-        leave the queue."""
+    def take(self, n: int, start: float, end: float, per_lead: float) -> tuple[np.ndarray, np.ndarray]:
+        """A rep's leads today: the first `n` queued leads (in routing order) visible before
+        the hour `end`, answered one after another in the order they became visible,
+        `per_lead` hours each, from `start` at the earliest. Returns the leads reached before
+        `end` and the hour of each response; they leave the queue, and those not reached go
+        back to its front."""
         if n <= 0 or not len(self.queue):
-            return self.queue[:0], self.ready_hour[:0], self.queued_day[:0]
-        visible = np.flatnonzero(self.ready_hour < before)[:n]
-        leads, ready = self.queue[visible], self.ready_hour[visible]
-        days = self.queued_day[visible]
-        keep = np.ones(len(self.queue), dtype=bool)
-        keep[visible] = False
-        self._keep("queue", keep)
-        return leads, ready, days
+            return self.queue[:0], self.ready_hour[:0]
+        leads, at, self.queue, self.ready_hour, self.queued_day = kernels.take_leads(
+            self.queue, self.ready_hour, self.queued_day, n, start, end, per_lead)
+        return leads, at
 
     def respond(self) -> None:
         """First responses to the leads reps took today: a conversation with a decision
@@ -268,29 +262,29 @@ class LeadDesk:
         self.taken = []
         rep_id = np.repeat([rep.unique_id for rep in reps], counts)
         skill = np.repeat([rep.skill for rep in reps], counts)
-        waited = day - p.lead_day[idx]
-        waited_hours = np.maximum(0.0, hours - self.arrival_hour(idx))
+        team = m.sales_config
+        waited, waited_hours, in_market, hand_raiser = kernels.response_waits(
+            idx, hours, day, p.lead_day, p.in_market_until, p.source, _HAND_RAISER, p.lead_count,
+            p._luck_seed[ARRIVAL], float(team.day_start_hour), float(team.day_hours),
+            WORKING_HOURS_SHARE)
         m.tally.response_days.extend(waited.tolist())
         m.tally.response_hours.extend(waited_hours.tolist())
-        in_market = p.in_market(idx, day)
-        hand_raiser = _HAND_RAISER[p.source[idx]]
         # A hand-raiser's first contact depends on how long it waited (`first_contact`); a
         # captured lead or a booked meeting has no hot interest to lose.
         contact = mk.contact_rate * np.where(
             hand_raiser, first_contact(waited_hours, mk.response_hot_minutes,
                                        mk.response_lasting, mk.response_decay_hours,
                                        mk.response_decay_power), 1.0)
-        reached = p.lead_luck(idx, CONTACT) < contact
-        ready = np.where(in_market, mk.qualify_rate, mk.unready_qualify)
         # ASSUMPTION: qualification scales with fit (0.5 + fit) and rep skill; a lead the first
         # response missed qualifies only if follow-ups reach it (`follow_up_reach`, halved by
         # every `follow_up_half_life_days` it waited), with the same chance once reached: the
         # hot interest is gone, the need is not.
-        team = m.sales_config
         follow_up = team.follow_up_reach * np.exp2(-waited_hours / HOURS_PER_DAY
                                                    / team.follow_up_half_life_days)
-        chance = ready * (0.5 + p.fit[idx]) * skill * np.where(reached, 1.0, follow_up)
-        ok = p.lead_luck(idx, QUALIFYING) < chance
+        reached, chance, ok = kernels.qualify(
+            idx, contact, follow_up, in_market, skill, float(mk.qualify_rate),
+            float(mk.unready_qualify), p.fit, p.lead_count, p._luck_seed[CONTACT],
+            p._luck_seed[QUALIFYING])
         m.log.record("responses", day=day, prospect=idx, segment=p.segment[idx], waited_days=waited,
                      waited_hours=waited_hours, source=p.source[idx], in_market=in_market,
                      reached=reached, qualified=ok, chance=np.minimum(chance, 1.0), rep=rep_id)
@@ -342,9 +336,10 @@ class LeadDesk:
         m.log.record("deals", day=m.day, prospect=idx, segment=p.segment[idx],
                      opened_day=p.stage_day[idx], won=won, value=p.deal_value[idx], rep=owners,
                      trust=trust, win_chance=chance)
-        for o, n in zip(*np.unique(owners, return_counts=True)):
-            if int(o) in m.rep_by_id:
-                m.rep_by_id[int(o)].open_deals -= int(n)
+        for o in owners.tolist():
+            rep = m.rep_by_id.get(o)
+            if rep is not None:
+                rep.open_deals -= 1
         wins = idx[won]
         p.move(wins, CUSTOMER, m.day)
         p.owner[wins] = -1
@@ -395,21 +390,15 @@ class SalesRep(mesa.Agent):
             # An SLA puts waiting inbound leads before prospecting: outbound time answers them.
             self.credit += self.outbound_credit
             self.outbound_credit = 0.0
+        if not len(m.desk.queue):  # nothing to take (`LeadDesk.take` would return none)
+            return
         slots = cfg.deal_capacity - self.open_deals
         start, end = m.desk.day_hours()
-        leads, ready, days = m.desk.take(min(int(self.credit / cfg.touches_per_lead), slots), end)
-        if not len(leads):
-            return
         # The rep answers in the order leads became visible, one after another through the
         # working day; a lead it cannot reach before the day ends goes back to the queue.
         per_lead = cfg.day_hours * cfg.touches_per_lead / max(budget, cfg.touches_per_lead)
-        by_time = np.argsort(ready, kind="stable")
-        leads, ready, days = leads[by_time], np.maximum(ready[by_time], start), days[by_time]
-        steps = np.arange(len(leads)) * per_lead
-        at = steps + np.maximum.accumulate(ready - steps)
-        now = at < end
-        m.desk.enqueue(leads[~now], ready[~now], front=True, days=days[~now])
-        leads, at = leads[now], at[now]
+        leads, at = m.desk.take(int(min(int(self.credit / cfg.touches_per_lead), slots)), start,
+                                end, per_lead)
         if len(leads):
             self.credit -= len(leads) * cfg.touches_per_lead
             self.responses += len(leads)

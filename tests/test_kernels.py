@@ -88,8 +88,9 @@ def test_contacts_match_the_numpy_network(kind):
     assert (got >= 0).all() and (got < p.n).all()
 
 
-def test_draw_counts_equal_one_draw_count_per_stream():
-    means = [0.0, 0.4, 3.0, 150.0, 2e4]
+@pytest.mark.parametrize("means", [[0.0, 0.4, 3.0, 150.0, 2e4], [0.4, 3.0, 150.0, 2e4, 7.5]])
+def test_draw_counts_equal_one_draw_count_per_stream(means):
+    # With and without a zero mean: the usual day (all positive) takes a shorter path.
     for seed in range(20):
         rngs = [np.random.default_rng([seed, i]) for i in range(len(means))]
         again = [np.random.default_rng([seed, i]) for i in range(len(means))]
@@ -97,6 +98,96 @@ def test_draw_counts_equal_one_draw_count_per_stream():
         # Each stream gave exactly one number.
         assert [r.random() for r in rngs] == [r.random() for r in again]
     assert np.isfinite(pdtrik(0.5, 2e4))
+
+
+@pytest.mark.parametrize(("start", "hours"), [(9.0, 8.0), (20.0, 9.0), (0.0, 24.0), (7, 10)])
+def test_arrival_hour_matches_the_numpy_expression(start, hours):
+    rng = np.random.default_rng(6)
+    n = 5000
+    idx = rng.integers(0, n, 3000)
+    lead_count = rng.integers(0, 9, n).astype(np.int32)
+    lead_day = rng.integers(0, 700, n).astype(np.int32)
+    seed = np.uint64(0x0F0F_1234_5678_9ABC)
+    share = 0.65
+    u = kernels.lead_luck(idx, lead_count, seed)
+    hour = np.where(u < share, start + u / share * hours,
+                    start + hours + (u - share) / (1 - share) * (24 - hours))
+    want = lead_day[idx] * 24.0 + np.mod(hour, 24)
+    got = kernels.arrival_hour(idx, lead_count, seed, lead_day, float(start), float(hours), share)
+    assert np.array_equal(got, want)
+    assert ((got - lead_day[idx] * 24.0 >= 0) & (got - lead_day[idx] * 24.0 < 24)).all()
+
+
+def _take_with_numpy(queue, ready_hour, queued_day, n, start, end, per_lead):
+    """A rep's take as the NumPy code before `kernels.take_leads` did it."""
+    visible = np.flatnonzero(ready_hour < end)[:n]
+    leads, ready, days = queue[visible], ready_hour[visible], queued_day[visible]
+    keep = np.ones(len(queue), dtype=bool)
+    keep[visible] = False
+    queue, ready_hour, queued_day = queue[keep], ready_hour[keep], queued_day[keep]
+    by_time = np.argsort(ready, kind="stable")
+    leads, ready, days = leads[by_time], np.maximum(ready[by_time], start), days[by_time]
+    steps = np.arange(len(leads)) * per_lead
+    at = steps + np.maximum.accumulate(ready - steps)
+    now = at < end
+    return (leads[now], at[now], np.concatenate([leads[~now], queue]),
+            np.concatenate([ready[~now], ready_hour]), np.concatenate([days[~now], queued_day]))
+
+
+def test_take_leads_matches_the_numpy_take():
+    rng = np.random.default_rng(7)
+    cases = 0
+    for trial in range(400):
+        q = int(rng.integers(1, 40))
+        queue = rng.permutation(1000)[:q].astype(np.int64)
+        # Hours on a coarse grid, so that ties (the stable order) occur.
+        ready_hour = rng.integers(100, 140, q) / 2.0
+        queued_day = rng.integers(0, 5, q).astype(np.int32)
+        n = int(rng.integers(1, 12))
+        start, end = 54.0, 62.0
+        per_lead = float(rng.choice([0.25, 0.5, 1.5, 3.0]))
+        got = kernels.take_leads(queue, ready_hour, queued_day, n, start, end, per_lead)
+        want = _take_with_numpy(queue, ready_hour, queued_day, n, start, end, per_lead)
+        for g, w in zip(got, want, strict=True):
+            assert g.dtype == w.dtype and np.array_equal(g, w), trial
+        cases += len(want[0]) < min(n, int((ready_hour < end).sum()))  # some went back
+    assert cases > 20  # the put-back path was exercised
+
+
+def test_response_kernels_match_the_numpy_respond():
+    from gtmsim.sales import _HAND_RAISER
+
+    rng = np.random.default_rng(8)
+    n, k, day = 4000, 600, 300
+    idx = rng.integers(0, n, k)
+    lead_day = rng.integers(250, 301, n).astype(np.int32)
+    lead_count = rng.integers(1, 5, n).astype(np.int32)
+    in_market_until = rng.integers(200, 400, n).astype(np.int32)
+    source = rng.integers(1, 6, n).astype(np.int8)
+    fit = rng.random(n).astype(np.float32)
+    seeds = [np.uint64(s) for s in rng.integers(1, 2**62, 3)]
+    start, hours, share = 9.0, 8.0, 0.65
+    at = lead_day[idx] * 24.0 + rng.random(k) * 60  # some responses before the arrival hour
+    waited, waited_hours, in_market, hand = kernels.response_waits(
+        idx, at, day, lead_day, in_market_until, source, _HAND_RAISER, lead_count, seeds[0],
+        start, hours, share)
+    arrived = kernels.arrival_hour(idx, lead_count, seeds[0], lead_day, start, hours, share)
+    assert np.array_equal(waited, day - lead_day[idx]) and waited.dtype == np.int32
+    assert np.array_equal(waited_hours, np.maximum(0.0, at - arrived))
+    assert (waited_hours == 0).any()
+    assert np.array_equal(in_market, in_market_until[idx] > day)
+    assert np.array_equal(hand, _HAND_RAISER[source[idx]])
+    contact = rng.random(k)
+    follow_up = rng.random(k) * 0.5
+    skill = np.exp(rng.normal(0, 0.3, k))
+    reached, chance, ok = kernels.qualify(idx, contact, follow_up, in_market, skill, 0.6, 0.15,
+                                          fit, lead_count, seeds[1], seeds[2])
+    want_reached = kernels.lead_luck(idx, lead_count, seeds[1]) < contact
+    want_chance = (np.where(in_market, 0.6, 0.15) * (0.5 + fit[idx]) * skill
+                   * np.where(want_reached, 1.0, follow_up))
+    assert np.array_equal(reached, want_reached)
+    assert np.array_equal(chance, want_chance)
+    assert np.array_equal(ok, kernels.lead_luck(idx, lead_count, seeds[2]) < want_chance)
 
 
 @pytest.mark.parametrize("use_words", [True, False])

@@ -72,6 +72,7 @@ def test_a_prospect_touched_by_two_programs_in_a_day_takes_both_trust_gains():
     p.trust[i], p.trust_day[i] = 0.2, model.day
     progs = list(model.programs.values())[:2]
     never = np.ones((3, 1))  # uniforms of 1: no hand raised, no form filled, no ask
-    touch(model, [(prog, np.array([i]), never) for prog in progs])
+    touch(model, [(prog, np.array([i]), np.vstack([never, prog.effects[:, None]]))
+                  for prog in progs])
     g1, g2 = (prog.effects[1] for prog in progs)
     assert p.trust[i] == pytest.approx(1 - 0.8 * (1 - g1) * (1 - g2), rel=1e-6)
