@@ -21,6 +21,16 @@ def test_first_positions_are_the_first_occurrences_in_order():
         assert np.array_equal(kernels.first_positions(idx, mark), first_of_each(idx))
 
 
+def test_stable_order_is_numpys_stable_argsort():
+    rng = np.random.default_rng(1)
+    for n in (0, 1, 2, 3, 200, 5000):
+        for high in (3, 1000, 2**40):
+            idx = rng.integers(0, high, size=n)
+            assert np.array_equal(kernels.stable_order(idx), np.argsort(idx, kind="stable"))
+    big = np.array([2**61, 5, 2**61, 5])  # too large to pack: the mergesort path
+    assert kernels.stable_order(big).tolist() == [1, 3, 0, 2]
+
+
 def test_move_counts_flows_and_the_newly_known():
     stage = np.array([0, 0, 1, 2, 0], dtype=np.int8)
     stage_day = np.zeros(5, dtype=np.int32)
