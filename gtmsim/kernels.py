@@ -24,6 +24,7 @@ from numba import njit
 UNAWARE, AWARE, LEAD, OPPORTUNITY, CUSTOMER, DORMANT = range(6)
 SRC_INBOUND, SRC_MARKETING, SRC_REFERRAL, SRC_OUTBOUND, SRC_CAPTURE = range(1, 6)
 _F32_HALF = np.float32(0.5)
+HOURS_PER_DAY = 24.0  # as `gtmsim.sales.HOURS_PER_DAY`
 
 
 @njit(cache=True)
@@ -445,7 +446,7 @@ def arrival_hour(idx, lead_count, luck_seed, lead_day, start, hours, work_share)
     a share `work_share` of leads in the working hours [start, start + hours), the rest
     spread over the hours off."""
     out = np.empty(idx.shape[0])
-    off = 24.0 - hours
+    off = HOURS_PER_DAY - hours
     for j in range(idx.shape[0]):
         i = idx[j]
         key = (np.uint64(i) << np.uint64(20)) ^ np.uint64(lead_count[i])
@@ -454,11 +455,11 @@ def arrival_hour(idx, lead_count, luck_seed, lead_day, start, hours, work_share)
             h = start + u / work_share * hours
         else:
             h = start + hours + (u - work_share) / (1 - work_share) * off
-        # NumPy's float modulo: fmod, moved into [0, 24)
-        r = np.fmod(h, 24.0)
+        # NumPy's float modulo: fmod, moved into [0, HOURS_PER_DAY)
+        r = np.fmod(h, HOURS_PER_DAY)
         if r < 0:
-            r += 24.0
-        out[j] = lead_day[i] * 24.0 + r
+            r += HOURS_PER_DAY
+        out[j] = lead_day[i] * HOURS_PER_DAY + r
     return out
 
 

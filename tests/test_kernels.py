@@ -126,6 +126,8 @@ def test_arrival_hour_matches_the_numpy_expression(start, hours):
     got = kernels.arrival_hour(idx, lead_count, seed, lead_day, float(start), float(hours), share)
     assert np.array_equal(got, want)
     assert ((got - lead_day[idx] * 24.0 >= 0) & (got - lead_day[idx] * 24.0 < 24)).all()
+    from gtmsim.sales import HOURS_PER_DAY
+    assert kernels.HOURS_PER_DAY == HOURS_PER_DAY
 
 
 def _take_with_numpy(queue, ready_hour, queued_day, n, start, end, per_lead):
