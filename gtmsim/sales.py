@@ -208,6 +208,8 @@ class LeadDesk:
             cold, late = kernels.expiring(idx, self.queued_day, day,
                                           float(m.config.market.lead_patience_days), sla,
                                           p.lead_day, p.in_market_until)
+            if not (cold.any() or late.any()):  # the usual day: nothing to release or drop
+                continue
             if sla > 0:
                 m.release(idx[late], "dropped", worked=False)
             m.release(idx[cold], "decayed", worked=False)
@@ -231,6 +233,8 @@ class LeadDesk:
             key = -self.arrival_hour(self.queue)  # speed to lead while it is hot
         else:
             key = self.arrival_hour(self.queue)
+        if (key[1:] >= key[:-1]).all():  # already in order (the stable sort would keep it)
+            return
         order = np.argsort(key, kind="stable")
         self._keep("queue", order)
 
