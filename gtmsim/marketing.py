@@ -100,10 +100,10 @@ class MarketingProgram(mesa.Agent):
             return
         # A program reaches a prospect at most once a day (its first touch counts); it pays
         # for every touch it makes.
-        targets, chances, bought = self._draw(k)
+        targets, touches, bought = self._draw(k)
         self.touches += bought
         if len(targets):
-            self.model.day_touches.append((self, targets, chances))
+            self.model.day_touches.append((self, targets, touches))
 
 
     def _steer(self) -> None:
@@ -123,19 +123,20 @@ class MarketingProgram(mesa.Agent):
         uniforms whatever becomes of it, and are then thinned (fit preference; for a `known`
         audience, those never aware; a prospect's first touch of the day). So two scenarios on
         one seed touch the same prospects with the same chances wherever their states agree
-        (common random numbers). Returns the touched prospects, each touch's chances followed by
-        the program's effects (a 7 × k array, as `touch` takes it) and the touches paid for
+        (common random numbers). Returns the touched prospects, each touch's three chances
+        followed by the program's `effects` (one row each, as `touch` takes them) and the
+        touches paid for
         (before the first-of-the-day rule).
         """
         p = self.model.prospects
         if self.cdf is None:
-            return np.empty(0, dtype=np.int64), np.empty((7, 0)), 0
+            return np.empty(0, dtype=np.int64), np.empty((3 + len(self.effects), 0)), 0
         accept = self.fit_floor
         if self.config.reaches == "known":
             weights = p.seg_size * self.steer
             accept *= (p.known_by_seg * self.steer).sum() / weights.sum()
             if accept <= 0:
-                return np.empty(0, dtype=np.int64), np.empty((7, 0)), 0
+                return np.empty(0, dtype=np.int64), np.empty((3 + len(self.effects), 0)), 0
         u = self.stream.random((math.ceil(k / accept), 6))  # segment, who, keep, 3 chances
         keep = self.model.fit_keep
         return kernels.program_draw(u, self.cdf, p.seg_size, p._by_segment, p._seg_start,

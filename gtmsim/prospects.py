@@ -56,7 +56,7 @@ def draw_count(rng: np.random.Generator, mean: float) -> int:
 def draw_counts(rngs: list[np.random.Generator], means: list[float]) -> list[int]:
     """`draw_count` for several streams at once, the next number of each (one inversion call)."""
     u = [rng.random() for rng in rngs]
-    if min(means) > 0:  # the usual day: every stream has a positive mean
+    if all(m > 0 for m in means):  # the usual day: every stream has a positive mean
         return np.maximum(0, np.ceil(pdtrik(u, means))).astype(np.int64).tolist()
     u = np.array(u)
     m = np.array(means, dtype=np.float64)
@@ -221,9 +221,6 @@ class Prospects:
         other leads came before it: common random numbers where scenarios differ most.
         """
         return kernels.lead_luck(idx, self.lead_count, self._luck_seed[purpose])
-
-    def in_market(self, idx: np.ndarray, day: int) -> np.ndarray:
-        return self.in_market_until[idx] > day
 
     def go_dormant(self, idx: np.ndarray, day: int) -> None:
         """Out of reach for `dormant_days`: no touches, talks or buying windows count."""

@@ -238,7 +238,8 @@ class LeadDesk:
         order = np.argsort(key, kind="stable")
         self._keep("queue", order)
 
-    def take(self, n: int, start: float, end: float, per_lead: float) -> tuple[np.ndarray, np.ndarray]:
+    def take(self, n: int, start: float, end: float,
+             per_lead: float) -> tuple[np.ndarray, np.ndarray]:
         """A rep's leads today: the first `n` queued leads (in routing order) visible before
         the hour `end`, answered one after another in the order they became visible,
         `per_lead` hours each, from `start` at the earliest. Returns the leads reached before
