@@ -429,14 +429,18 @@ def referred(targets, customer, u6, mark):
     return targets[talk], u6[talk]
 
 
+@njit(cache=True, inline="always")
+def _luck(i, lead_count, luck_seed):
+    """Prospect `i`'s uniform for its current lead and the purpose of `luck_seed`."""
+    key = (np.uint64(i) << np.uint64(20)) ^ np.uint64(lead_count[i])
+    return np.float64(mix64(key ^ luck_seed) >> np.uint64(11)) / 2.0**53
+
+
 @njit(cache=True)
 def lead_luck(idx, lead_count, luck_seed):
     out = np.empty(idx.shape[0])
     for j in range(idx.shape[0]):
-        i = idx[j]
-        key = (np.uint64(i) << np.uint64(20)) ^ np.uint64(lead_count[i])
-        h = mix64(key ^ luck_seed)
-        out[j] = np.float64(h >> np.uint64(11)) / 2.0**53
+        out[j] = _luck(idx[j], lead_count, luck_seed)
     return out
 
 
@@ -449,8 +453,7 @@ def arrival_hour(idx, lead_count, luck_seed, lead_day, start, hours, work_share)
     off = HOURS_PER_DAY - hours
     for j in range(idx.shape[0]):
         i = idx[j]
-        key = (np.uint64(i) << np.uint64(20)) ^ np.uint64(lead_count[i])
-        u = np.float64(mix64(key ^ luck_seed) >> np.uint64(11)) / 2.0**53
+        u = _luck(i, lead_count, luck_seed)
         if u < work_share:
             h = start + u / work_share * hours
         else:
@@ -561,14 +564,11 @@ def qualify(idx, contact, follow_up, in_market, skill, ready_rate, unready_rate,
     ok = np.empty(k, dtype=np.bool_)
     for j in range(k):
         i = idx[j]
-        key = (np.uint64(i) << np.uint64(20)) ^ np.uint64(lead_count[i])
-        u = np.float64(mix64(key ^ contact_seed) >> np.uint64(11)) / 2.0**53
-        reached[j] = u < contact[j]
+        reached[j] = _luck(i, lead_count, contact_seed) < contact[j]
         ready = ready_rate if in_market[j] else unready_rate
         fitted = np.float64(_F32_HALF + fit[i])  # float32, as NumPy adds 0.5 to a float32 array
         chance[j] = ready * fitted * skill[j] * (1.0 if reached[j] else follow_up[j])
-        u = np.float64(mix64(key ^ qualify_seed) >> np.uint64(11)) / 2.0**53
-        ok[j] = u < chance[j]
+        ok[j] = _luck(i, lead_count, qualify_seed) < chance[j]
     return reached, chance, ok
 
 

@@ -125,8 +125,7 @@ class MarketingProgram(mesa.Agent):
         one seed touch the same prospects with the same chances wherever their states agree
         (common random numbers). Returns the touched prospects, each touch's three chances
         followed by the program's `effects` (one row each, as `touch` takes them) and the
-        touches paid for
-        (before the first-of-the-day rule).
+        touches paid for (before the first-of-the-day rule).
         """
         p = self.model.prospects
         if self.cdf is None:
