@@ -83,6 +83,26 @@ def simulate(*args: Any, **kwargs: Any) -> Any:
     return simulate_(*args, **kwargs)
 
 
+def _workers_start_early(command: Callable[..., None]) -> Callable[..., None]:
+    """A command that may run on local workers starts their fork server first (`gtmsim.pool`),
+    so that it loads gtmsim on another core while the command loads its own libraries and
+    reads its inputs. A command that fails or is interrupted ends the server with it."""
+    import functools
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        from gtmsim import pool
+
+        pool.start_early(kwargs.get("workers"), kwargs.get("scheduler"))
+        try:
+            command(*args, **kwargs)
+        except BaseException:
+            pool.stop_early_server()
+            raise
+
+    return wrapper
+
+
 def build_report(*args: Any, **kwargs: Any) -> Path:
     """`gtmsim.report.build_report` (matplotlib), imported on first call."""
     from gtmsim.report import build_report as build_report_
@@ -629,6 +649,7 @@ def _show_stored_run_warning(default: Callable[..., None]) -> Callable[..., None
 @click.option("--explain", "with_explain", is_flag=True,
               help="Two scenarios: also split their gap into the contribution of each key "
                    "that differs (as `gtmsim explain`), in --out/explain.")
+@_workers_start_early
 def compare_command(scenario_names: tuple[str, ...], reps: int, seed: int | None,
                     months: int | None, overrides: tuple[str, ...], workers: int | None,
                     scheduler: str | None, out_dir: Path | None, resume: bool, force: bool,
@@ -665,6 +686,7 @@ def compare_command(scenario_names: tuple[str, ...], reps: int, seed: int | None
               help="A key and its values, e.g. --vary sales.reps=4,6,8 or "
                    "--vary alignment.sla_days=1:7:4 (repeatable; the full grid runs).")
 @_experiment_options
+@_workers_start_early
 def sweep_command(scenario: str, vary_texts: tuple[str, ...], reps: int, seed: int | None,
                   months: int | None, overrides: tuple[str, ...], workers: int | None,
                   scheduler: str | None, out_dir: Path | None, resume: bool, force: bool,
@@ -807,6 +829,7 @@ def _factor_list(text: str | None) -> list[str] | None:
                    "finished calibration fitted, so the intervals also carry what the "
                    "calibration left uncertain.")
 @_experiment_options
+@_workers_start_early
 def explain_command(a: str, b: str, factors_text: str | None, permutations: int | None,
                     posterior_dir: Path | None,
                     reps: int, seed: int | None, months: int | None,
@@ -894,6 +917,7 @@ def sensitivity_table(result: Any) -> Table:
                    "those of B − A, with the probability that B beats A and the boxes of "
                    "key values where the decision flips.")
 @_experiment_options
+@_workers_start_early
 def sensitivity_command(scenario: str, vary_texts: tuple[str, ...], method: str, outcome: str,
                         samples: int | None, levels: int, decision_text: str | None,
                         posterior_dir: Path | None, reps: int, seed: int | None,
@@ -1030,6 +1054,7 @@ def history_command(folder: Path, output: Path, columns: tuple[str, ...]) -> Non
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no table; print the folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--report", "with_report", is_flag=True, help="Also write report.html in --out.")
+@_workers_start_early
 def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
                       columns: tuple[str, ...], overrides: tuple[str, ...], months: int | None,
                       sims: int,
@@ -1134,6 +1159,7 @@ def calibrate_command(scenario: str, history_file: Path, fits: tuple[str, ...],
 @click.option("--quiet", "-q", is_flag=True, help="No progress and no table; print the folder.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--report", "with_report", is_flag=True, help="Also write report.html in --out.")
+@_workers_start_early
 def forecast_command(folder: Path, months: int, plans: tuple[str, ...], target: float | None,
                      draws: int, reps: int, seed: int | None, out_dir: Path | None,
                      resume: bool, workers: int | None, scheduler: str | None, quiet: bool,
@@ -1258,6 +1284,7 @@ def _check_writable(folder: Path) -> None:
               help="Run replication r of every trial on posterior draw r of the keys a "
                    "finished calibration fitted (the re-evaluation on fresh draws), so the "
                    "best plan is best over what the calibration left uncertain.")
+@_workers_start_early
 def optimize_command(scenario: str, vary_texts: tuple[str, ...],
                      constraint_texts: tuple[str, ...], objective: str, target: float | None,
                      trials: int, reps: int, top: int, seed: int | None, months: int | None,

@@ -25,7 +25,6 @@ import functools
 import itertools
 import json
 import math
-import multiprocessing
 import os
 import re
 import shutil
@@ -46,6 +45,8 @@ from scipy import stats
 
 from gtmsim.metrics import COLUMNS
 from gtmsim.model import simulate
+from gtmsim.pool import context as pool_context
+from gtmsim.pool import cpu_count as _cpu_count
 from gtmsim.results import (
     MANIFEST,
     MONTHLY,
@@ -550,14 +551,6 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def _cpu_count() -> int:
-    if hasattr(os, "process_cpu_count"):  # Python 3.13+
-        return os.process_cpu_count() or 1
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 _SCHEDULER_ADDRESS = re.compile(
     r"^(?:(?:tcp|tls|ucx|ws|wss)://)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):\d{1,5}$"
     r"|^inproc://\S+$")  # inproc: a LocalCluster(processes=False) in this process
@@ -711,13 +704,9 @@ def executor_for(workers: int | None = None, scheduler: str | None = None,
     if n <= 1:
         yield None
         return
-    # forkserver: safe with the threads a progress bar or Dask start (fork is not), and
-    # workers fork from a server that has imported gtmsim once instead of each importing it.
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
-    if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload(["gtmsim.experiment"])
-    pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=ctx, initializer=_ignore_sigint)
+    # Workers fork from a server that has loaded gtmsim and its kernels once (gtmsim.pool).
+    pool = cf.ProcessPoolExecutor(max_workers=n, mp_context=pool_context(),
+                                  initializer=_ignore_sigint)
     try:
         yield pool
     except BaseException:

@@ -154,6 +154,15 @@ class EventLog:
         if len(columns["prospect"]):
             self._parts[kind].append(columns)
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> EventLog:
+        # Records are never changed once made, so a copy of the model (`run_branches`) shares
+        # them and only gets lists of its own: most of the cost of copying a model was
+        # copying the thousands of small arrays of its log.
+        twin = EventLog(self.segment_names)
+        twin._parts = {kind: list(parts) for kind, parts in self._parts.items()}
+        memo[id(self)] = twin
+        return twin
+
     def frame(self, kind: str) -> pd.DataFrame:
         parts = self._parts[kind]
         if not parts:

@@ -661,15 +661,17 @@ def set_dotted(data: dict, key: str, value: Any) -> dict:
 
 
 def _set_leaves(data: dict, leaves: Mapping[str, Any]) -> dict:
-    out = copy.deepcopy(data)
+    """A copy of `data` with the dotted `leaves` set. Only the tables on the way to a leaf
+    are copied (the rest is shared with `data`, which stays as it was), so setting a key
+    costs the same however long the scenario's timeline is."""
+    out = dict(data)
     for key, value in leaves.items():
         node = out
         parts = key.split(".")
         for part in parts[:-1]:
             child = node.get(part)
-            if not isinstance(child, dict):
-                child = {}
-                node[part] = child
+            child = dict(child) if isinstance(child, dict) else {}
+            node[part] = child
             node = child
         node[parts[-1]] = copy.deepcopy(value)
     return out
@@ -684,16 +686,17 @@ def _validate(data: dict, origins: dict[str, str], default_source: str, *,
             to `Scenario.horizon_warnings` (the horizon was shortened by an override).
         timeline: also check the scenario in force after each timeline change.
     """
-    found = _field_errors(data) + _semantic_errors(data)
+    scenario, found = _schema(data)
+    found += _semantic_errors(data)
     if timeline:
         found += _timeline_errors(data, horizon)
     problems = list(dict.fromkeys(
         f"{_source_of(_origin_key(key), origins, default_source)}: {key}: {msg}"
         for key, msg in found
     ))
-    if problems:
+    if problems or scenario is None:
         raise ScenarioError(problems)
-    return Scenario.model_validate(data)
+    return scenario
 
 
 def _origin_key(dotted: str) -> str:
@@ -702,8 +705,13 @@ def _origin_key(dotted: str) -> str:
 
 def _field_errors(data: dict) -> list[tuple[str, str]]:
     """(dotted key, message) for each schema error in `data`."""
+    return _schema(data)[1]
+
+
+def _schema(data: dict) -> tuple[Scenario | None, list[tuple[str, str]]]:
+    """`data` validated by the schema, or None and (dotted key, message) for each error."""
     try:
-        Scenario.model_validate(data)
+        return Scenario.model_validate(data), []
     except ValidationError as exc:
         out = []
         for err in exc.errors():
@@ -715,8 +723,7 @@ def _field_errors(data: dict) -> list[tuple[str, str]]:
             model = _model_at(loc)
             allowed = list(model.model_fields) if model else []
             out.append((_dotted(loc) or "(top level)", _describe(err, allowed)))
-        return out
-    return []
+        return None, out
 
 
 def _is_number(x: Any) -> bool:

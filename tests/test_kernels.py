@@ -4,6 +4,7 @@ day restart of a random stream lands where a jump from its spawn point does."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from conftest import small
 from scipy.special import pdtrik
@@ -247,4 +248,13 @@ def test_a_copied_model_restarts_its_own_streams():
         assert np.array_equal(twin.prospects.stage, model.prospects.stage)
         for key, stream in twin._stream_starts.items():
             assert stream.bits.state == model._stream_starts[key].bits.state, key
+        for kind in ("leads", "responses", "deals"):
+            pd.testing.assert_frame_equal(twin.log.frame(kind), model.log.frame(kind))
         model = twin
+    # A copy shares its log's records but not the log: what one records the other does not.
+    twin = copy.deepcopy(model)
+    before = model.log.frame("leads")
+    for _ in range(40):
+        twin.step()
+    assert len(twin.log.frame("leads")) > len(before)
+    pd.testing.assert_frame_equal(model.log.frame("leads"), before)

@@ -242,6 +242,34 @@ def test_a_script_without_the_main_guard_runs_once_in_process_with_one_warning(t
     assert len(said) == 1 and "in this process" in said[0], done.stderr
 
 
+def test_workers_start_with_the_model_kernels_loaded():
+    import failing_runs
+
+    with exp.executor_for(workers=2, tasks=2) as pool:
+        loaded = list(pool.map(failing_runs.kernels_loaded, [0, 1]))
+    # A process that only imported gtmsim holds none: numba loads a kernel on its first call.
+    assert all(n >= 4 for n in loaded), loaded
+
+
+def _fork_servers() -> list[psutil.Process]:
+    return [p for p in _alive(psutil.Process().children())
+            if "forkserver" in " ".join(p.cmdline())]
+
+
+def test_a_command_refused_after_its_workers_started_leaves_no_process(tmp_path, capsys):
+    # The fork server starts as the command starts (to load gtmsim while the command reads
+    # its inputs); bad input found after that must end it too.
+    code = main(["compare", "baseline", "no_such_scenario", "--workers", "2",
+                 "--out", str(tmp_path / "x")])
+    assert code == 2 and "no_such_scenario" in capsys.readouterr().err
+    assert not _fork_servers()
+    assert not (tmp_path / "x").exists()
+    # and the next command starts a new one
+    code = main(["compare", "baseline", "more_reps", *SMALL, "--workers", "2", "-q",
+                 "--out", str(tmp_path / "y")])
+    assert code == 0 and (tmp_path / "y" / "runs.parquet").exists()
+
+
 def test_a_script_with_the_main_guard_uses_worker_processes(tmp_path):
     script = tmp_path / "guarded.py"
     script.write_text(textwrap.dedent("""
