@@ -817,6 +817,15 @@ def _check_cluster(executor: cf.Executor, since: list[float]) -> None:
                               "run the same command with --resume to continue")
 
 
+def _in_flight(executor: cf.Executor) -> int:
+    """Runs submitted to `executor` and not yet finished, at most: four per local worker
+    (one running and a few queued, so that no worker waits while this process stores a
+    result); on a Dask cluster, whose size can change, 1,024."""
+    if isinstance(executor, cf.ProcessPoolExecutor):
+        return 4 * max(1, getattr(executor, "_max_workers", 1))
+    return 1024
+
+
 def _execute(tasks: Sequence[Task | Branches], executor: cf.Executor | None,
              on_result: Callable[[Task, pd.DataFrame, float], None]) -> None:
     """Run `tasks` (runs, or groups of runs that share their first months), handing each
@@ -839,14 +848,24 @@ def _execute(tasks: Sequence[Task | Branches], executor: cf.Executor | None,
         for item in tasks:
             hand_over(item, timed(item)(item))
         return
-    futures = {executor.submit(timed(item), item): item for item in tasks}
-    pending = set(futures)
+    # Runs are submitted as others finish, a few per worker ahead: waiting on every run of a
+    # large experiment at once cost the parent time in proportion to the runs not yet done,
+    # at every run that finished.
+    ahead = iter(tasks)
+    limit = _in_flight(executor)
+    futures: dict[cf.Future, Task | Branches] = {}
+
+    def submit_more() -> None:
+        while len(futures) < limit and (item := next(ahead, None)) is not None:
+            futures[executor.submit(timed(item), item)] = item
+
+    submit_more()
     seen = [time.monotonic()]
     try:
-        while pending:
-            ready, pending = cf.wait(pending, timeout=1.0, return_when=cf.FIRST_COMPLETED)
+        while futures:
+            ready, _ = cf.wait(futures, timeout=1.0, return_when=cf.FIRST_COMPLETED)
             for future in ready:
-                item = futures[future]
+                item = futures.pop(future)
                 try:
                     result = future.result()
                 except Exception as exc:
@@ -855,6 +874,7 @@ def _execute(tasks: Sequence[Task | Branches], executor: cf.Executor | None,
                         item.tasks[0])  # a failure in the shared months: the group's first
                     raise _worker_error(task, exc) from None
                 hand_over(item, result)
+            submit_more()
             if not ready:
                 _check_cluster(executor, seen)
     finally:

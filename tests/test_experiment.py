@@ -78,6 +78,32 @@ def test_same_runs_whichever_executor(inline, pair):
     pd.testing.assert_frame_equal(on_dask.runs, inline.runs)
 
 
+def test_runs_go_to_local_workers_a_few_at_a_time():
+    """A large experiment is not submitted all at once (waiting on every unfinished run at
+    every finished one cost the parent time in proportion to the runs left), and every run
+    still arrives exactly once."""
+    import concurrent.futures as cf
+    import multiprocessing
+
+    sc = load_scenario("baseline", {"market.prospects": 500, "months": 1})
+    tasks = [exp.Task(arm=0, scenario=sc, point=(), replication=r, seed=r, months=1,
+                      file=f"r{r}.parquet") for r in range(24)]
+    outstanding: list[int] = []
+
+    class Counting(cf.ProcessPoolExecutor):
+        def submit(self, *args, **kwargs):
+            future = super().submit(*args, **kwargs)
+            self.live = [f for f in getattr(self, "live", []) if not f.done()] + [future]
+            outstanding.append(len(self.live))
+            return future
+
+    got: list[int] = []
+    with Counting(max_workers=2, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        exp._execute(tasks, pool, lambda task, df, seconds: got.append(task.replication))
+    assert sorted(got) == list(range(24))
+    assert len(outstanding) == 24 and max(outstanding) <= 8  # four per worker
+
+
 # --------------------------------------------------------------------------- summary
 
 
