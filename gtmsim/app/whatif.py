@@ -19,7 +19,6 @@ from __future__ import annotations
 import concurrent.futures as cf
 import json
 import math
-import multiprocessing
 import os
 import re
 import threading
@@ -44,6 +43,7 @@ from gtmsim.experiment import (
     run_task,
 )
 from gtmsim.metrics import LEAD_FATES, lead_fates  # noqa: F401 (LEAD_FATES: for the page)
+from gtmsim.pool import context as pool_context
 from gtmsim.results import atomic_write, check_writable_file
 from gtmsim.scenario import (
     _NAME_RE,
@@ -498,12 +498,8 @@ class Runner:
                 self._own.shutdown(wait=False, cancel_futures=True)  # a worker died: start anew
                 self._own = None
             if self._own is None:
-                methods = multiprocessing.get_all_start_methods()
-                ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods
-                                                  else "spawn")
-                if ctx.get_start_method() == "forkserver":
-                    ctx.set_forkserver_preload(["gtmsim.experiment"])
-                self._own = cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx,
+                self._own = cf.ProcessPoolExecutor(max_workers=self.workers,
+                                                   mp_context=pool_context(),
                                                    initializer=_ignore_sigint)
             return self._own
 
