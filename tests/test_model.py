@@ -95,6 +95,39 @@ def test_marketing_programs_and_reps_are_mesa_agents():
     assert all(isinstance(a, mesa.Agent) for a in [*model.marketing, *model.reps])
 
 
+def _clock(model: GTMModel) -> tuple:
+    steps = model._default_schedule
+    return model.time, model.steps, model.day, steps.execution_count, steps.next_scheduled_time
+
+
+def test_run_leaves_mesa_s_clock_where_stepping_would():
+    ran, stepped = GTMModel(small(), seed=3), GTMModel(small(), seed=3)
+    table = ran.run(2)
+    for _ in range(60):
+        stepped.step()
+    assert _clock(ran) == _clock(stepped) == (60.0, 60, 60, 60, 61.0)
+    pd.testing.assert_frame_equal(table, stepped.monthly())
+    ran.step()  # Mesa's own step goes on from the clock `run` left
+    ran.run(1)
+    for _ in range(31):
+        stepped.step()
+    assert _clock(ran) == _clock(stepped) == (91.0, 91, 91, 91, 92.0)
+    pd.testing.assert_frame_equal(ran.monthly(), stepped.monthly())
+
+
+def test_run_keeps_events_a_user_scheduled():
+    model = GTMModel(small(), seed=3)
+    seen = []
+
+    def note() -> None:
+        seen.append((model.time, model.day))
+
+    model.schedule_event(note, at=45.5)
+    model.run(2)
+    # Mesa runs the event between the 45th and the 46th day, and the days go on after it.
+    assert seen == [(45.5, 45)]
+    assert _clock(model) == (60.0, 60, 60, 60, 61.0)
+
 def test_timeline_hires_and_cuts():
     table = simulate(small("hire_and_cut", months=14)).monthly
     assert table["reps"].tolist()[:5] == [4] * 5 and table["reps"].tolist()[5:] == [6] * 9
