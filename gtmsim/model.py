@@ -9,6 +9,7 @@ numbers and differ only where their levers do.
 
 from __future__ import annotations
 
+import heapq
 import time
 import zlib
 from collections import deque
@@ -579,9 +580,11 @@ class GTMModel(mesa.Model):
         self.steps += 1
         try:
             self._user_step()
-        finally:
             steps._execution_count += 1
-            event.time = self.time + 1  # the only event: the heap stays ordered
+        finally:
+            event.time = self.time + 1
+            if len(pending) > 1:  # the day scheduled events of its own: reorder the heap
+                heapq.heapify(pending)
 
     def monthly(self) -> pd.DataFrame:
         """The monthly table so far, columns in the order of `gtmsim.metrics.COLUMNS`."""

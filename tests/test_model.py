@@ -128,6 +128,32 @@ def test_run_keeps_events_a_user_scheduled():
     assert seen == [(45.5, 45)]
     assert _clock(model) == (60.0, 60, 60, 60, 61.0)
 
+
+class _NotesMidday(GTMModel):
+    """A model whose day 10 schedules an event for half a day later."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen: list[tuple[float, int]] = []
+
+    def step(self) -> None:
+        super().step()
+        if self.day == 10:
+            self.schedule_event(self.note, after=0.5)
+
+    def note(self) -> None:
+        self.seen.append((self.time, self.day))
+
+
+def test_an_event_a_day_schedules_runs_before_the_next_day_as_when_stepping():
+    ran, stepped = _NotesMidday(small(), seed=3), _NotesMidday(small(), seed=3)
+    ran.run(1)
+    for _ in range(30):
+        stepped.step()
+    assert ran.seen == stepped.seen == [(10.5, 10)]
+    assert _clock(ran) == _clock(stepped) == (30.0, 30, 30, 30, 31.0)
+    pd.testing.assert_frame_equal(ran.monthly(), stepped.monthly())
+
 def test_timeline_hires_and_cuts():
     table = simulate(small("hire_and_cut", months=14)).monthly
     assert table["reps"].tolist()[:5] == [4] * 5 and table["reps"].tolist()[5:] == [6] * 9
